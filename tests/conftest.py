@@ -1,0 +1,25 @@
+"""Shared pytest configuration: the --run-slow switch behind ./do_ver --slow."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add --run-slow, which ./do_ver --slow passes to include the tests marked slow."""
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked slow (long soak and huge-input tests)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked slow unless --run-slow was given."""
+    if config.getoption("--run-slow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow test: run with ./do_ver --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
