@@ -1,0 +1,49 @@
+"""linesock: the Oneline line protocol over TCP, done right.
+
+A server takes one client at a time and one command per LF-terminated line,
+and answers each command with zero or more lines.  Built-in commands:
+``ping`` (answered ``pong``), ``disconnect`` and ``shutdown``; a line that
+cannot be decoded is answered ``invalid``.  See docs/protocol.md.
+
+The public surface:
+
+* :class:`Server`: the threaded server; :class:`ServerConfig` lists its
+  options and :class:`ServerStats` its counters.
+* :class:`Client`: the blocking client.
+* :class:`LineFramer` and :class:`Session`: the sans-IO protocol core every
+  front end drives, for those who build their own transport.
+"""
+
+from ._client import DEFAULT_PORT, Client, ProtocolError
+from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._protocol import (
+    DEFAULT_WRITE_TIMEOUT,
+    Answer,
+    Closing,
+    Handler,
+    InvalidHandler,
+    ServerConfig,
+    ServerStats,
+    Session,
+)
+from ._server import Server
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_PORT",
+    "DEFAULT_WRITE_TIMEOUT",
+    "Answer",
+    "Client",
+    "Closing",
+    "Handler",
+    "InvalidHandler",
+    "InvalidLine",
+    "LineFramer",
+    "ProtocolError",
+    "Server",
+    "ServerConfig",
+    "ServerStats",
+    "Session",
+    "__version__",
+]

@@ -1,0 +1,209 @@
+"""The sans-IO line framer: bytes in, commands out.
+
+Design notes
+------------
+:class:`LineFramer` never touches a socket.  A front end feeds it whatever
+bytes arrived (``feed``) and gets back the complete lines they finished, each
+already decoded: a ``str`` for a good command, an :class:`InvalidLine` for a
+line that cannot be one.  Every server front end (threaded, asyncio, compat)
+and both clients drive this one class, so the framing rules and the length
+limit behave identically everywhere.
+
+The rules (docs/protocol.md is the contract):
+
+* A line is the bytes up to LF (0x0A), without the LF.  One CR right before
+  the LF is dropped, so ``nc -C`` and telnet work.  Any other CR, NUL or
+  control byte is part of the command.
+* The limit ``max_line_bytes`` counts every byte before the LF, a CR
+  included.  A line of exactly that many bytes is fine; one byte more makes
+  it overlong.  The limit is enforced while the line is still streaming in:
+  once the unterminated tail is over the limit it is thrown away and the
+  framer skips to the next LF, so memory stays bounded by the limit plus
+  one read, never by the line.
+* Decoding is strict: a line that is not valid in the encoding (for UTF-8:
+  stray continuation bytes, overlong forms, surrogates, truncated sequences)
+  becomes ``InvalidLine(reason="undecodable")``.  Because UTF-8 never uses
+  0x0A inside a multi-byte sequence, a character split across two reads is
+  simply held in the tail until its line is complete.
+* At EOF an unterminated tail is never a command: ``feed_eof`` discards it
+  and tells how many bytes were lost.
+
+Speed: the common case, a read that holds only complete, valid lines, costs
+one ``split`` and one ``decode`` for the whole batch; per-line work happens
+only for lines that need it (a CR to drop, an undecodable line).
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Final, Literal, NamedTuple, cast
+
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "InvalidLine", "LineFramer"]
+
+#: The default longest line, in bytes before the LF (CR included).  One MiB
+#: holds any realistic command, a waveform or JSON blob among them, while a
+#: peer that never sends LF can make a server hold at most this much (plus
+#: one read) per connection.
+DEFAULT_MAX_LINE_BYTES: Final = 1024 * 1024
+
+_LF: Final = b"\n"
+_CR: Final = b"\r"
+# How much of an overlong line is kept, for the log line that reports it.
+_OVERLONG_PREFIX: Final = 128
+
+
+class InvalidLine(NamedTuple):
+    """A complete line that cannot be a command.
+
+    ``reason`` is ``"undecodable"`` (not valid in the framer's encoding) or
+    ``"overlong"`` (more than ``max_line_bytes`` before its LF).  ``data``
+    holds the raw line for an undecodable one (without the LF and the dropped
+    CR) and the first 128 bytes of an overlong one, for logging; ``size`` is
+    the line's full length in bytes before the LF.
+    """
+
+    reason: Literal["undecodable", "overlong"]
+    data: bytes
+    size: int
+
+
+class LineFramer:
+    r"""Split a byte stream into decoded lines, enforcing the length limit.
+
+    >>> framer = LineFramer()
+    >>> framer.feed(b"ping\r\nset x 1\nhal")
+    ['ping', 'set x 1']
+    >>> framer.feed(b"f\n")
+    ['half']
+    """
+
+    __slots__ = ("_decode", "_discarded", "_discarding", "_tail", "encoding", "max_line_bytes")
+
+    def __init__(
+        self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, encoding: str = "utf-8"
+    ) -> None:
+        """Create a framer for lines of at most *max_line_bytes* in *encoding*.
+
+        The encoding must be ASCII-compatible (LF is the byte 0x0A); one that
+        is not, such as UTF-16, raises ``ValueError``.
+        """
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
+        info = codecs.lookup(encoding)
+        if "\n".encode(info.name) != _LF:
+            raise ValueError(f"encoding {encoding!r} is not ASCII-compatible")
+        self.max_line_bytes: Final = max_line_bytes
+        self.encoding: Final = info.name
+        self._decode = info.decode
+        # The unterminated tail.  A bytearray, so that a line trickling in a
+        # byte at a time costs linear time, not quadratic.
+        self._tail = bytearray()
+        # While an overlong line streams in, its bytes after the kept prefix
+        # are skipped up to the next LF; ``_discarded`` counts them so the
+        # InvalidLine can say how long the line was.
+        self._discarding = False
+        self._discarded = 0
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes of an unfinished line the framer holds in memory."""
+        return len(self._tail)
+
+    def feed(self, data: bytes) -> list[str | InvalidLine]:
+        """Take the next bytes of the stream; return the lines they complete.
+
+        Lines come back in stream order: a ``str`` for each good command, an
+        :class:`InvalidLine` for each undecodable or overlong one.  Bytes after
+        the last LF are kept for the next call.
+        """
+        last_lf = data.rfind(_LF)
+        if last_lf < 0:
+            self._keep(data)
+            return []
+        lines: list[str | InvalidLine]
+        if self._discarding:
+            # The first LF ends an overlong line: report it once.
+            first_lf = data.find(_LF)
+            self._discarded += first_lf
+            lines = [self._finish_overlong()]
+            complete = data[first_lf + 1 : last_lf + 1]
+        else:
+            lines = []
+            if self._tail:
+                complete = bytes(self._tail) + data[: last_lf + 1]
+                self._tail.clear()
+            elif last_lf == len(data) - 1:
+                complete = data
+            else:
+                complete = data[: last_lf + 1]
+        if complete:
+            lines += self._decode_lines(complete)
+        if last_lf < len(data) - 1:
+            self._keep(data[last_lf + 1 :])
+        return lines
+
+    def feed_eof(self) -> int:
+        """Note that the stream ended; return how many unterminated bytes were lost.
+
+        An unfinished last line is never a command.  The framer is reset and
+        may be fed a new stream.
+        """
+        lost = len(self._tail) + self._discarded
+        self._tail.clear()
+        self._discarding = False
+        self._discarded = 0
+        return lost
+
+    def _keep(self, data: bytes) -> None:
+        """Hold an unterminated piece of a line, or skip it if the line is overlong."""
+        if self._discarding:
+            self._discarded += len(data)
+            return
+        self._tail += data
+        if len(self._tail) > self.max_line_bytes:
+            # Keep a short prefix for the log; drop the rest now, so memory
+            # stays bounded however long the line grows.
+            kept = min(len(self._tail), _OVERLONG_PREFIX)
+            self._discarding = True
+            self._discarded = len(self._tail) - kept
+            del self._tail[kept:]
+
+    def _finish_overlong(self) -> InvalidLine:
+        """Report the overlong line being skipped, and reset for the next line."""
+        line = InvalidLine("overlong", bytes(self._tail), len(self._tail) + self._discarded)
+        self._tail.clear()
+        self._discarding = False
+        self._discarded = 0
+        return line
+
+    def _decode_lines(self, complete: bytes) -> list[str | InvalidLine]:
+        """Decode *complete* (one or more whole lines, ending in LF) into lines."""
+        limit = self.max_line_bytes
+        if _CR not in complete:
+            # The fast path: one decode for the whole batch (LF cannot occur
+            # inside a character of an ASCII-compatible encoding).
+            try:
+                text: str = self._decode(complete)[0]
+            except UnicodeDecodeError:
+                pass
+            else:
+                lines = text.split("\n")
+                lines.pop()  # the empty string after the final LF
+                # str.isascii() is O(1); for ASCII text, characters are bytes.
+                if len(complete) <= limit + 1 or (text.isascii() and max(map(len, lines)) <= limit):
+                    return cast("list[str | InvalidLine]", lines)
+        decode = self._decode
+        result: list[str | InvalidLine] = []
+        raw_lines = complete.split(_LF)
+        raw_lines.pop()
+        for raw in raw_lines:
+            size = len(raw)
+            if size > limit:
+                result.append(InvalidLine("overlong", raw[:_OVERLONG_PREFIX], size))
+                continue
+            body = raw[:-1] if raw.endswith(_CR) else raw
+            try:
+                result.append(decode(body)[0])
+            except UnicodeDecodeError:
+                result.append(InvalidLine("undecodable", body, size))
+        return result

@@ -1,0 +1,323 @@
+"""The Oneline protocol rules for one client session, without any I/O.
+
+Design notes
+------------
+A :class:`Session` sits between a transport and the user's handler.  The
+transport hands it the bytes it read (``receive``) and writes back the bytes
+it returns; the session frames them with :class:`~linesock.LineFramer`,
+answers the built-in commands, calls the handler for the rest, turns
+answers into wire bytes, and says when the connection must close
+(``closing``).  The threaded server, the asyncio server and the compat layer
+all drive this one class, so every front end answers alike.
+
+Deferred answers: a handler may return a ``concurrent.futures.Future`` or
+an awaitable instead of an answer.  The session then stops, leaves it in
+``pending``, and queues whatever commands follow; the transport waits for it
+in its own way and calls ``resume`` with the outcome.  Answers therefore
+always go out in command order.
+
+Speed: a batch of complete commands is answered with one ``join`` and one
+``encode``; per command there is one dictionary look-up for the built-ins
+and one handler call.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final, TypeAlias
+
+from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+
+__all__ = [
+    "DEFAULT_WRITE_TIMEOUT",
+    "Answer",
+    "Closing",
+    "Handler",
+    "InvalidHandler",
+    "ServerConfig",
+    "ServerStats",
+    "Session",
+    "excerpt",
+]
+
+logger: Final = logging.getLogger("linesock")
+
+#: What a handler returns: one line, several lines, or no answer at all.
+Answer: TypeAlias = "str | Iterable[str] | None"
+#: The user's command handler: called with each command, returns its answer
+#: (or a ``concurrent.futures.Future`` / awaitable whose result is the answer).
+Handler: TypeAlias = Callable[[str], object]
+#: Called with each invalid line; returns its answer (default: ``invalid``).
+InvalidHandler: TypeAlias = Callable[[InvalidLine], object]
+
+#: How long a server waits for a client to take its answers before it gives
+#: up on the session.  A minute is far beyond any live client's hiccup, yet
+#: frees the only slot from a client that stopped reading.
+DEFAULT_WRITE_TIMEOUT: Final = 60.0
+
+# The longest piece of client data that goes into a log line.
+_EXCERPT_BYTES: Final = 128
+
+
+class Closing(Enum):
+    """Why a session ends at the client's request."""
+
+    DISCONNECT = "disconnect"
+    """The client sent ``disconnect``: close this connection, serve the next."""
+    SHUTDOWN = "shutdown"
+    """The client sent ``shutdown``: close this connection and stop the server."""
+
+
+def answer_invalid(line: InvalidLine) -> str:
+    """Answer an undecodable or overlong line: the default ``on_invalid`` hook."""
+    return "invalid"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Every server setting in one place; the servers take these as keyword options.
+
+    Attributes:
+        encoding: how commands are decoded and answers encoded (ASCII-compatible).
+        max_line_bytes: the longest command, in bytes before its LF, CR included;
+            a longer one is skipped as it streams in and answered like an
+            undecodable one.
+        idle_timeout: seconds a client may stay silent before it is
+            disconnected; ``None`` waits forever.
+        write_timeout: seconds an answer may wait for a client that does not
+            read before the session is ended; ``None`` waits forever.
+        on_invalid: answers an invalid line (default: the line ``invalid``).
+        allow_remote_shutdown: when false, a client's ``shutdown`` only ends its
+            own session, like ``disconnect``.
+        backlog: how many clients the kernel holds while one is served.
+    """
+
+    encoding: str = "utf-8"
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    idle_timeout: float | None = None
+    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT
+    on_invalid: InvalidHandler = answer_invalid
+    allow_remote_shutdown: bool = True
+    backlog: int = 64
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work, with the reason."""
+        LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
+        for name in ("idle_timeout", "write_timeout"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number of seconds or None")
+        if self.backlog < 1:
+            raise ValueError("backlog must be at least 1")
+
+
+@dataclass
+class ServerStats:
+    """Counters a server keeps over its life, readable at any time."""
+
+    sessions: int = 0
+    """Client connections served."""
+    commands: int = 0
+    """Complete lines received, built-ins and invalid lines included."""
+    invalid_lines: int = 0
+    """Lines that could not be decoded."""
+    overlong_lines: int = 0
+    """Lines longer than ``max_line_bytes``."""
+    handler_errors: int = 0
+    """Handler calls that raised, or answered with something unsendable."""
+    idle_disconnects: int = 0
+    """Sessions ended by ``idle_timeout``."""
+    write_timeouts: int = 0
+    """Sessions ended because the client did not take its answers in time."""
+    extra: dict[str, int] = field(default_factory=dict)
+    """Counters added by front ends or later features."""
+
+
+def excerpt(data: bytes | str) -> str:
+    """Client data made safe for a log line: cut to 128 bytes and escaped."""
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    text = repr(raw[:_EXCERPT_BYTES])[2:-1]
+    return text + "..." if len(raw) > _EXCERPT_BYTES else text
+
+
+def _is_deferred(result: object) -> bool:
+    """Tell whether a handler's result is a promise of an answer, not the answer."""
+    return isinstance(result, concurrent.futures.Future) or inspect.isawaitable(result)
+
+
+class Session:
+    """The protocol state of one client connection; feed it bytes, send what it returns.
+
+    A transport calls :meth:`receive` with each read and writes out the bytes
+    it returns, then checks :attr:`pending` (a deferred answer to wait for and
+    pass to :meth:`resume`) and :attr:`closing` (the client asked to end).
+    """
+
+    __slots__ = (
+        "_builtins",
+        "_queue",
+        "closing",
+        "config",
+        "framer",
+        "handler",
+        "pending",
+        "stats",
+    )
+
+    def __init__(self, handler: Handler, config: ServerConfig, stats: ServerStats) -> None:
+        """Start a session that answers with *handler* under *config*, counting in *stats*."""
+        self.handler: Final = handler
+        self.config: Final = config
+        self.stats: Final = stats
+        self.framer: Final = LineFramer(
+            max_line_bytes=config.max_line_bytes, encoding=config.encoding
+        )
+        self.closing: Closing | None = None
+        self.pending: object | None = None
+        self._queue: list[str | InvalidLine] = []
+        shutdown = Closing.SHUTDOWN if config.allow_remote_shutdown else Closing.DISCONNECT
+        self._builtins: Final = {
+            "ping": None,
+            "disconnect": Closing.DISCONNECT,
+            "shutdown": shutdown,
+        }
+
+    def receive(self, data: bytes) -> bytes:
+        """Take bytes from the client; return the answers to send now.
+
+        Commands that follow a deferred answer wait in a queue until
+        :meth:`resume`; those after ``disconnect`` or ``shutdown`` are never
+        run.
+        """
+        if self.closing is not None:
+            return b""
+        lines = self.framer.feed(data)
+        if not lines:
+            return b""
+        self.stats.commands += len(lines)
+        if self.pending is not None:
+            self._queue += lines
+            return b""
+        return self._answer(lines)
+
+    def receive_eof(self) -> None:
+        """Note that the client will send no more; an unfinished line is dropped."""
+        lost = self.framer.feed_eof()
+        if lost:
+            logger.debug("client closed with %d bytes of an unfinished line: dropped", lost)
+
+    def resume(self, result: object = None, error: BaseException | None = None) -> bytes:
+        """Finish the pending deferred answer and go on with the queued commands.
+
+        Pass the deferred answer's *result*, or the *error* it raised.
+        """
+        self.pending = None
+        out: list[str] = []
+        if error is not None:
+            self._handler_failed(error)
+        else:
+            self._add_answer(out, result)
+        queued, self._queue = self._queue, []
+        encoded = self._encode(out) if out else b""
+        return encoded + self._answer(queued) if queued else encoded
+
+    def _answer(self, lines: list[str | InvalidLine]) -> bytes:
+        """Answer *lines* in order until they run out, one defers, or one closes."""
+        out: list[str] = []
+        handler = self.handler
+        builtins = self._builtins
+        for index, line in enumerate(lines):
+            if isinstance(line, InvalidLine):
+                self._add_answer(out, self._answer_invalid(line))
+                continue
+            if line in builtins:
+                closing = builtins[line]
+                if closing is None:
+                    out.append("pong")
+                    continue
+                self.closing = closing
+                break
+            try:
+                result = handler(line)
+            except Exception as exc:
+                self._handler_failed(exc, line)
+                continue
+            if type(result) is str and "\n" not in result:
+                out.append(result)
+            elif result is not None:
+                if _is_deferred(result):
+                    self.pending = result
+                    self._queue = lines[index + 1 :]
+                    break
+                self._add_answer(out, result, line)
+        return self._encode(out) if out else b""
+
+    def _answer_invalid(self, line: InvalidLine) -> object:
+        """Count an invalid line, log it, and ask the ``on_invalid`` hook for its answer."""
+        if line.reason == "overlong":
+            self.stats.overlong_lines += 1
+        else:
+            self.stats.invalid_lines += 1
+        logger.info("%s line of %d bytes: %s", line.reason, line.size, excerpt(line.data))
+        try:
+            return self.config.on_invalid(line)
+        except Exception as exc:
+            self._handler_failed(exc, "<invalid line>")
+            return None
+
+    def _add_answer(self, out: list[str], result: object, command: str = "") -> None:
+        """Append the lines of a handler's *result* to *out*, dropping any unsendable ones."""
+        if result is None:
+            return
+        if isinstance(result, str):
+            items: Iterable[object] = (result,)
+        elif isinstance(result, (bytes, bytearray)) or not isinstance(result, Iterable):
+            self._bad_answer(command, f"returned {type(result).__name__}, not str")
+            return
+        else:
+            items = result
+        try:
+            for item in items:
+                if not isinstance(item, str):
+                    self._bad_answer(command, f"answered with {type(item).__name__}, not str")
+                elif "\n" in item:
+                    self._bad_answer(command, f"answered with a line holding LF: {excerpt(item)}")
+                else:
+                    out.append(item)
+        except Exception as exc:  # a generator handler that raised midway
+            self._handler_failed(exc, command)
+
+    def _bad_answer(self, command: str, problem: str) -> None:
+        """Log an answer that cannot go on the wire; it is dropped."""
+        self.stats.handler_errors += 1
+        logger.error("handler %s (command %s); dropped", problem, excerpt(command))
+
+    def _handler_failed(self, exc: BaseException, command: str = "<deferred>") -> None:
+        """Log a handler that raised; the session goes on."""
+        self.stats.handler_errors += 1
+        logger.error("handler raised on command %s", excerpt(command), exc_info=exc)
+
+    def _encode(self, out: list[str]) -> bytes:
+        """Turn answer lines into wire bytes, one LF after each."""
+        out.append("")
+        try:
+            return "\n".join(out).encode(self.config.encoding)
+        except UnicodeEncodeError:
+            return self._encode_each(out)
+
+    def _encode_each(self, out: list[str]) -> bytes:
+        """Encode line by line, dropping the lines the encoding cannot carry."""
+        encoding = self.config.encoding
+        wire = bytearray()
+        for item in out[:-1]:
+            try:
+                wire += item.encode(encoding) + b"\n"
+            except UnicodeEncodeError:
+                self._bad_answer("", f"answered with text {encoding} cannot encode")
+        return bytes(wire)

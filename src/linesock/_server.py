@@ -1,0 +1,373 @@
+"""The threaded server: one thread, one client at a time, blocking sockets.
+
+Design notes
+------------
+The serving thread alternates between two waits.  Between clients it waits
+in a selector on the listening socket and on one end of a socket pair;
+``stop()`` writes to the other end, so stopping never waits on a poll
+interval.  With a client it sits in a blocking ``recv_into`` on one reused
+buffer (no fresh allocation per read); ``stop()`` wakes it by shutting that
+socket down.  Answers go out with a non-blocking ``send`` first, which
+succeeds at once for any client that reads; only a client that stops
+reading takes the slow path, which waits for room at most ``write_timeout``.
+While the server writes it does not read, so a client that does not read its
+answers cannot make the server buffer more than one batch of them
+(back-pressure).  Everything that is protocol lives in
+:class:`~linesock._protocol.Session`, shared with the asyncio front end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+import selectors
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any, Final
+
+from ._protocol import Closing, Handler, ServerConfig, ServerStats, Session
+
+__all__ = ["Server"]
+
+logger: Final = logging.getLogger("linesock")
+
+# One read takes at most this much.  Large enough that a burst of pipelined
+# commands is framed in few batches, small enough to stay in the CPU caches.
+READ_SIZE: Final = 256 * 1024
+# Lets ``send`` fail at once instead of blocking where the platform has it.
+_DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
+# After ``disconnect`` the server waits this long (at most) for the client to
+# close its side, discarding what it still sends, so that closing with unread
+# data does not reset the connection before the client has read its answers.
+_LINGER_SECONDS: Final = 1.0
+# After a failed ``accept`` (out of file descriptors, say) the server pauses
+# this long instead of spinning on the error.
+_ACCEPT_ERROR_PAUSE: Final = 0.1
+
+
+class _WriteTimeout(Exception):
+    """A client did not take its answers within ``write_timeout``."""
+
+
+class Server:
+    """A Oneline TCP server that serves one client at a time on its own thread.
+
+    Use ``start()``/``stop()`` (or ``with Server(...)``) to run it in the
+    background, or ``serve_forever()`` to serve in the calling thread.
+    Clients that connect while one is served wait in the kernel's backlog and
+    are served in arrival order.
+
+    Callers use: :meth:`start`, :meth:`serve_forever`, :meth:`stop`,
+    :attr:`port`, :attr:`address`, :attr:`is_running`, :attr:`stats`.
+
+    Args:
+        handler: called with each command (a ``str``) on the serving thread;
+            returns the answer: a ``str``, an iterable of ``str``, ``None``
+            for no answer, or a ``concurrent.futures.Future`` of one of these.
+        host: the address to listen on (default: loopback only).
+        port: the TCP port; 0 lets the OS choose one, read it from :attr:`port`.
+        **options: any field of :class:`~linesock.ServerConfig`.
+    """
+
+    def __init__(
+        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, **options: Any
+    ) -> None:
+        """Configure a server; nothing is bound until :meth:`listen` or :meth:`start`."""
+        self.handler: Final = handler
+        self.host: Final = host
+        self.config: Final = ServerConfig(**options)
+        self.stats: Final = ServerStats()
+        self._requested_port = port
+        self._listener: socket.socket | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._lock = threading.Lock()
+        self._client: socket.socket | None = None
+        self._deferred_done: threading.Event | None = None
+        self._stop_requested = False
+        self._serving_thread: threading.Thread | None = None
+        self._background_thread: threading.Thread | None = None
+        self._finished = threading.Event()
+        self._used = False
+
+    # -- what callers use -------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the real one when it was created with 0)."""
+        if self._listener is None:
+            raise RuntimeError("the server is not listening yet; call start() or listen()")
+        port: int = self._listener.getsockname()[1]
+        return port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The ``(host, port)`` the server listens on."""
+        if self._listener is None:
+            raise RuntimeError("the server is not listening yet; call start() or listen()")
+        host, port = self._listener.getsockname()[:2]
+        return host, port
+
+    @property
+    def is_running(self) -> bool:
+        """True from :meth:`listen` until the server has stopped serving."""
+        return self._listener is not None and not self._finished.is_set()
+
+    def listen(self) -> None:
+        """Bind and listen now, so clients can queue; ``start``/``serve_forever`` call it."""
+        if self._listener is not None:
+            return
+        if self._used:
+            raise RuntimeError("a stopped Server cannot be restarted; create a new one")
+        self._used = True
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            self.host, self._requested_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.create_server(
+            sockaddr, family=family, backlog=self.config.backlog, reuse_port=False
+        )
+        listener.setblocking(False)
+        self._listener = listener
+        logger.info("listening on %s:%d", *self.address)
+
+    def start(self) -> None:
+        """Listen and serve on a background thread; returns once clients can connect."""
+        self.listen()
+        thread = threading.Thread(target=self.serve_forever, name="linesock-server", daemon=True)
+        self._background_thread = thread
+        thread.start()
+
+    def serve_forever(self) -> None:
+        """Serve clients one after another until ``stop()`` or a client's ``shutdown``."""
+        self.listen()
+        listener = self._listener
+        assert listener is not None
+        self._serving_thread = threading.current_thread()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(listener, selectors.EVENT_READ)
+                selector.register(self._wake_reader, selectors.EVENT_READ)
+                while not self._stop_requested:
+                    if not any(key.fileobj is listener for key, _ in selector.select()):
+                        continue
+                    client = self._accept(listener)
+                    if client is not None and self._serve_client(client) is Closing.SHUTDOWN:
+                        logger.info("shutdown requested by the client")
+                        break
+        finally:
+            self._close_listener()
+            self._finished.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop serving: close the current client, stop listening, wait for the thread.
+
+        Safe from any thread, from a handler too (it then returns at once and
+        the server stops after answering the current batch).  *timeout* bounds
+        the wait for the serving thread.
+        """
+        with self._lock:
+            self._stop_requested = True
+            with contextlib.suppress(OSError):  # already stopped: the pair is closed
+                self._wake_writer.send(b"x")
+            on_serving_thread = threading.current_thread() is self._serving_thread
+            if self._client is not None and not on_serving_thread:
+                _shutdown_quietly(self._client)
+            if self._deferred_done is not None:
+                self._deferred_done.set()
+        if self._serving_thread is None:
+            # Never served: just release the port.
+            self._close_listener()
+            self._finished.set()
+        elif not on_serving_thread:
+            self._finished.wait(timeout)
+
+    def __enter__(self) -> Server:
+        """Start serving in the background."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop serving."""
+        self.stop()
+
+    def __repr__(self) -> str:
+        """Show where the server listens."""
+        where = f"{self.address[0]}:{self.address[1]}" if self._listener else "not listening"
+        return f"<linesock.Server {where} running={self.is_running}>"
+
+    # -- the serving thread ---------------------------------------------
+
+    def _accept(self, listener: socket.socket) -> socket.socket | None:
+        """Take the next client from the backlog, or None if it went away."""
+        try:
+            client, peer = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return None
+        except OSError as exc:
+            logger.error("accept failed: %s", exc)
+            self._finished.wait(_ACCEPT_ERROR_PAUSE)
+            return None
+        client.setblocking(True)
+        if client.family in (socket.AF_INET, socket.AF_INET6):
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        logger.info("client connected from %s", _format_peer(peer))
+        return client
+
+    def _serve_client(self, client: socket.socket) -> Closing | None:
+        """Serve one client until it leaves; return how it asked to end, if it did."""
+        with self._lock:
+            if self._stop_requested:
+                client.close()
+                return None
+            self._client = client
+        self.stats.sessions += 1
+        session = Session(self.handler, self.config, self.stats)
+        ended = "the client closed the connection"
+        try:
+            ended = self._converse(client, session)
+        except _WriteTimeout:
+            self.stats.write_timeouts += 1
+            ended = f"the client took no answers for {self.config.write_timeout} s"
+        except OSError as exc:
+            ended = f"connection error: {exc}"
+        finally:
+            with self._lock:
+                self._client = None
+            if session.closing is not None:
+                _linger_and_close(client)
+            else:
+                client.close()
+        logger.info("client session ended: %s", ended)
+        return session.closing
+
+    def _converse(self, client: socket.socket, session: Session) -> str:
+        """Read, answer and write until the session ends; return why it ended."""
+        buffer = bytearray(READ_SIZE)
+        view = memoryview(buffer)
+        idle_timeout = self.config.idle_timeout
+        with selectors.DefaultSelector() as idle_selector:
+            if idle_timeout is not None:
+                idle_selector.register(client, selectors.EVENT_READ)
+            while True:
+                if idle_timeout is not None and not idle_selector.select(idle_timeout):
+                    self.stats.idle_disconnects += 1
+                    return f"idle for {idle_timeout} s"
+                size = client.recv_into(buffer)
+                if size == 0:
+                    session.receive_eof()
+                    return "the client closed the connection"
+                out = session.receive(view[:size].tobytes())
+                if out:
+                    self._send(client, out)
+                while session.pending is not None:
+                    out = self._resolve(session)
+                    if out:
+                        self._send(client, out)
+                if session.closing is not None:
+                    return f"the client sent {session.closing.value}"
+                if self._stop_requested:
+                    return "the server is stopping"
+
+    def _resolve(self, session: Session) -> bytes:
+        """Wait for the session's deferred answer (or ``stop()``) and resume with it."""
+        deferred = session.pending
+        if not isinstance(deferred, concurrent.futures.Future):
+            if inspect.iscoroutine(deferred):
+                deferred.close()
+            return session.resume(
+                error=TypeError(
+                    "the threaded Server cannot await an answer; return a "
+                    "concurrent.futures.Future, or serve with linesock.aio"
+                )
+            )
+        done = threading.Event()
+        with self._lock:
+            self._deferred_done = done
+            if self._stop_requested:
+                done.set()
+        deferred.add_done_callback(lambda _future: done.set())
+        done.wait()
+        with self._lock:
+            self._deferred_done = None
+        if not deferred.done():
+            deferred.cancel()
+            raise ConnectionAbortedError("the server is stopping")
+        error = deferred.exception() if not deferred.cancelled() else None
+        if error is not None:
+            return session.resume(error=error)
+        if deferred.cancelled():
+            return session.resume()
+        return session.resume(deferred.result())
+
+    def _send(self, client: socket.socket, data: bytes) -> None:
+        """Send all of *data*, waiting at most ``write_timeout`` for a client that lags."""
+        try:
+            sent = client.send(data, _DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        timeout = self.config.write_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        remaining = memoryview(data)[sent:]
+        with selectors.DefaultSelector() as selector:
+            selector.register(client, selectors.EVENT_WRITE)
+            while remaining:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not selector.select(wait):
+                    raise _WriteTimeout
+                try:
+                    remaining = remaining[client.send(remaining, _DONTWAIT) :]
+                except BlockingIOError:
+                    continue
+
+    def _close_listener(self) -> None:
+        """Stop listening and release the wake-up socket pair."""
+        with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+        logger.info("stopped listening")
+
+
+def _format_peer(peer: Any) -> str:
+    """Turn a socket's peer address into ``host:port`` text."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+def _shutdown_quietly(sock: socket.socket) -> None:
+    """Shut a socket down both ways, ignoring a peer that is already gone."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _linger_and_close(client: socket.socket) -> None:
+    """Close after a ``disconnect``: send FIN, discard what the client still sends, close.
+
+    Closing a socket with unread input makes the kernel reset the connection,
+    which can destroy answers the client has not read yet.  So the server
+    half-closes, reads until the client closes too (at most ``_LINGER_SECONDS``),
+    and only then closes.
+    """
+    try:
+        client.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            client.settimeout(left)
+            if not client.recv(READ_SIZE):
+                break
+    except OSError:
+        pass
+    finally:
+        client.close()
