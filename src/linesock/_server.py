@@ -85,6 +85,9 @@ class Server:
         self._listener: socket.socket | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._lock = threading.Lock()
+        # Held for each write to the client, so writes from other threads
+        # (the compat layer's send) never interleave with the serving thread's.
+        self._write_lock = threading.Lock()
         self._client: socket.socket | None = None
         self._deferred_done: threading.Event | None = None
         self._stop_requested = False
@@ -307,8 +310,29 @@ class Server:
             return session.resume()
         return session.resume(deferred.result())
 
+    def _send_to_client(self, data: bytes) -> bool:
+        """Send *data* to the current client from any thread; False if none took it.
+
+        For the compat layer, whose users answer after their callback returned.
+        """
+        with self._lock:
+            client = self._client
+        if client is None:
+            return False
+        try:
+            self._send(client, data)
+        except (OSError, _WriteTimeout) as exc:
+            logger.info("could not send to the client: %s", exc or "write timeout")
+            return False
+        return True
+
     def _send(self, client: socket.socket, data: bytes) -> None:
         """Send all of *data*, waiting at most ``write_timeout`` for a client that lags."""
+        with self._write_lock:
+            self._send_locked(client, data)
+
+    def _send_locked(self, client: socket.socket, data: bytes) -> None:
+        """Send all of *data*; the caller holds the write lock."""
         try:
             sent = client.send(data, _DONTWAIT)
         except BlockingIOError:
