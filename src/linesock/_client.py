@@ -141,7 +141,16 @@ class Client:
 
         The command is followed by ``ping``, and answers are read up to the
         ``pong``; so a handler that itself answers ``pong`` ends the list early.
+        The built-ins are handled as such: ``request("ping")`` returns
+        ``["pong"]``, and ``disconnect`` or ``shutdown`` end the session and
+        return ``[]``.
         """
+        if command == "ping":
+            self._write("ping\n")
+            return [self.recv()]
+        if command in ("disconnect", "shutdown"):
+            self.disconnect() if command == "disconnect" else self.shutdown()
+            return []
         self._write(check_command(command) + "\nping\n")
         answers = []
         while (answer := self.recv()) != "pong":

@@ -124,7 +124,7 @@ class LineFramer:
         if self._discarding:
             # The first LF ends an overlong line: report it once.
             first_lf = data.find(_LF)
-            self._discarded += first_lf
+            self._keep(data[:first_lf])
             lines = [self._finish_overlong()]
             complete = data[first_lf + 1 : last_lf + 1]
         else:
@@ -157,7 +157,10 @@ class LineFramer:
     def _keep(self, data: bytes) -> None:
         """Hold an unterminated piece of a line, or skip it if the line is overlong."""
         if self._discarding:
-            self._discarded += len(data)
+            room = _OVERLONG_PREFIX - len(self._tail)
+            if room > 0:
+                self._tail += data[:room]
+            self._discarded += max(0, len(data) - room)
             return
         self._tail += data
         if len(self._tail) > self.max_line_bytes:

@@ -83,7 +83,8 @@ class Server:
         self.stats: Final = ServerStats()
         self._requested_port = port
         self._listener: socket.socket | None = None
-        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader: socket.socket | None = None
+        self._wake_writer: socket.socket | None = None
         self._lock = threading.Lock()
         # Held for each write to the client, so writes from other threads
         # (the compat layer's send) never interleave with the serving thread's.
@@ -94,7 +95,6 @@ class Server:
         self._serving_thread: threading.Thread | None = None
         self._background_thread: threading.Thread | None = None
         self._finished = threading.Event()
-        self._used = False
 
     # -- what callers use -------------------------------------------------
 
@@ -121,11 +121,10 @@ class Server:
 
     def listen(self) -> None:
         """Bind and listen now, so clients can queue; ``start``/``serve_forever`` call it."""
+        if self._stop_requested:
+            raise RuntimeError("a stopped Server cannot be restarted; create a new one")
         if self._listener is not None:
             return
-        if self._used:
-            raise RuntimeError("a stopped Server cannot be restarted; create a new one")
-        self._used = True
         family, _, _, _, sockaddr = socket.getaddrinfo(
             self.host, self._requested_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
@@ -133,6 +132,7 @@ class Server:
             sockaddr, family=family, backlog=self.config.backlog, reuse_port=False
         )
         listener.setblocking(False)
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._listener = listener
         logger.info("listening on %s:%d", *self.address)
 
@@ -146,13 +146,13 @@ class Server:
     def serve_forever(self) -> None:
         """Serve clients one after another until ``stop()`` or a client's ``shutdown``."""
         self.listen()
-        listener = self._listener
-        assert listener is not None
+        listener, wake_reader = self._listener, self._wake_reader
+        assert listener is not None and wake_reader is not None
         self._serving_thread = threading.current_thread()
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(listener, selectors.EVENT_READ)
-                selector.register(self._wake_reader, selectors.EVENT_READ)
+                selector.register(wake_reader, selectors.EVENT_READ)
                 while not self._stop_requested:
                     if not any(key.fileobj is listener for key, _ in selector.select()):
                         continue
@@ -173,8 +173,9 @@ class Server:
         """
         with self._lock:
             self._stop_requested = True
-            with contextlib.suppress(OSError):  # already stopped: the pair is closed
-                self._wake_writer.send(b"x")
+            if self._wake_writer is not None:
+                with contextlib.suppress(OSError):  # already stopped: the pair is closed
+                    self._wake_writer.send(b"x")
             on_serving_thread = threading.current_thread() is self._serving_thread
             if self._client is not None and not on_serving_thread:
                 _shutdown_quietly(self._client)
@@ -356,10 +357,9 @@ class Server:
     def _close_listener(self) -> None:
         """Stop listening and release the wake-up socket pair."""
         with self._lock:
-            if self._listener is not None:
-                self._listener.close()
-            self._wake_reader.close()
-            self._wake_writer.close()
+            for sock in (self._listener, self._wake_reader, self._wake_writer):
+                if sock is not None:
+                    sock.close()
         logger.info("stopped listening")
 
 
