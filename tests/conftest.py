@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
+
+from frontends import FRONT_ENDS, RunningServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,3 +28,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(params=sorted(FRONT_ENDS))
+def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningServer]]:
+    """Start servers of one front end (each test runs once per front end); stop them after.
+
+    Call it as ``serve()`` for the protocol handler, ``serve("name", **options)``
+    for another handler in tests/handlers.py or other server options.
+    """
+    started: list[RunningServer] = []
+
+    def start(handler_name: str = "protocol_handler", **options: Any) -> RunningServer:
+        running = FRONT_ENDS[request.param](handler_name, **options)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()

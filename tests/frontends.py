@@ -1,0 +1,249 @@
+"""Every server front end, started the same way, so one protocol suite covers them all.
+
+A starter takes the name of a handler in ``tests/handlers.py`` and server
+options (:class:`linesock.ServerConfig` fields) and returns a
+:class:`RunningServer` once the server is listening.  ``conftest.py``
+parametrises the ``serve`` fixture over :data:`FRONT_ENDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import handlers
+from linesock import Server, ServerStats, aio
+from linesock.aio import AsyncServer
+
+TESTS_DIR = Path(__file__).resolve().parent
+#: How long a starter waits for a server to listen, and a stop for it to end.
+START_TIMEOUT = 20.0
+
+
+@dataclass
+class RunningServer:
+    """A listening server of some front end, as the protocol suite sees it."""
+
+    front_end: str
+    host: str
+    port: int
+    stop: Callable[[], None]
+    """Stop the server (idempotent); the fixture calls it at teardown."""
+    wait_stopped: Callable[[float], bool]
+    """Wait at most the given seconds for the server to stop serving; True if it did."""
+    cpu_seconds: Callable[[], float]
+    """CPU time the server's serving thread (or process) has used so far."""
+    stats: ServerStats | None = None
+    """The server's counters, for in-process front ends."""
+    output: list[str] = field(default_factory=list)
+    """What a server process wrote to stderr, once it stopped."""
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """CPU seconds (user + system) used by one thread of this process."""
+    return _cpu_from_stat(Path(f"/proc/self/task/{native_id}/stat"))
+
+
+def _cpu_from_stat(path: Path) -> float:
+    """Read utime + stime from a /proc stat file, in seconds."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def start_threaded(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock.Server`` in this process, on its background thread."""
+    server = Server(getattr(handlers, handler_name), port=0, **options)
+    server.start()
+    native_id = _wait_native_id(server)
+    return RunningServer(
+        front_end="threaded",
+        host="127.0.0.1",
+        port=server.port,
+        stop=lambda: server.stop(timeout=START_TIMEOUT),
+        wait_stopped=server._finished.wait,
+        cpu_seconds=lambda: thread_cpu_seconds(native_id),
+        stats=server.stats,
+    )
+
+
+def _wait_native_id(server: Server) -> int:
+    """The OS thread id of the server's background thread."""
+    thread = server._background_thread
+    assert thread is not None
+    native_id = thread.native_id
+    assert native_id is not None
+    return native_id
+
+
+def start_asyncio(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock.aio`` on an event loop in a thread of this process.
+
+    The loop is asyncio's own, or uvloop's when the environment variable
+    ``LINESOCK_TEST_LOOP`` is ``uvloop`` (the whole suite then runs on uvloop).
+    """
+    if os.environ.get("LINESOCK_TEST_LOOP", "asyncio") == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        return start_asyncio_on(uvloop.new_event_loop, handler_name, **options)
+    return start_asyncio_on(asyncio.new_event_loop, handler_name, **options)
+
+
+def start_asyncio_on(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop], handler_name: str, **options: Any
+) -> RunningServer:
+    """Start ``linesock.aio.start_server`` on a new loop from *loop_factory*, in a thread.
+
+    Anything the loop reports to its exception handler (a protocol callback
+    that raised, a task whose exception nobody retrieved) fails ``stop()``.
+    """
+    loop = loop_factory()
+    listening = threading.Event()
+    stopped = threading.Event()
+    servers: list[AsyncServer] = []
+    failures: list[str] = []
+
+    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        failures.append(f"{context.get('message')}: {context.get('exception')!r}")
+        loop.default_exception_handler(context)
+
+    async def serve() -> None:
+        loop.set_exception_handler(report)
+        server = await aio.start_server(getattr(handlers, handler_name), port=0, **options)
+        servers.append(server)
+        listening.set()
+        await server.serve_forever()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve())
+        except BaseException as exc:
+            failures.append(repr(exc))
+            if not servers:
+                servers_error.append(exc)
+        finally:
+            stopped.set()
+            listening.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    servers_error: list[BaseException] = []
+    thread = threading.Thread(target=run, name="linesock-aio-test", daemon=True)
+    thread.start()
+    if not listening.wait(START_TIMEOUT):
+        raise AssertionError(f"the asyncio server did not listen within {START_TIMEOUT} s")
+    if servers_error:
+        raise servers_error[0]  # start_server failed: bad options, say
+    server = servers[0]
+    native_id = thread.native_id
+    assert native_id is not None
+
+    def stop() -> None:
+        if not stopped.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(server.close)
+        thread.join(START_TIMEOUT)
+        assert not thread.is_alive(), "the asyncio server did not stop"
+        assert not failures, f"the event loop reported: {failures}"
+
+    return RunningServer(
+        front_end="asyncio",
+        host=server.address[0],
+        port=server.port,
+        stop=stop,
+        wait_stopped=stopped.wait,
+        cpu_seconds=lambda: thread_cpu_seconds(native_id),
+        stats=server.stats,
+    )
+
+
+# Options the CLI takes as flags, and how.
+_CLI_FLAGS: dict[str, str] = {
+    "max_line_bytes": "--max-line-bytes",
+    "idle_timeout": "--idle-timeout",
+    "write_timeout": "--write-timeout",
+}
+
+
+def start_cli(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock serve handlers:NAME`` as a process; wait for its listening line."""
+    args = [sys.executable, "-m", "linesock", "serve", f"handlers:{handler_name}", "--port", "0"]
+    for name, value in options.items():
+        if name == "allow_remote_shutdown" and value is False:
+            args.append("--no-remote-shutdown")
+        elif name in _CLI_FLAGS:
+            args += [_CLI_FLAGS[name], str(value)]
+        else:
+            pytest.skip(f"the CLI has no flag for the option {name}")
+    process = subprocess.Popen(
+        args,
+        cwd=TESTS_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    line = _read_listening_line(process)
+    match = re.search(r"listening on (\S+):(\d+)$", line.strip())
+    if match is None:
+        process.kill()
+        _, err = process.communicate(timeout=START_TIMEOUT)
+        raise AssertionError(f"linesock serve did not start: {line!r} {err}")
+    running = RunningServer(
+        front_end="cli",
+        host=match[1],
+        port=int(match[2]),
+        stop=lambda: _stop_process(process, running),
+        wait_stopped=lambda timeout: _wait_process(process, running, timeout),
+        cpu_seconds=lambda: _cpu_from_stat(Path(f"/proc/{process.pid}/stat")),
+    )
+    return running
+
+
+def _read_listening_line(process: subprocess.Popen[str]) -> str:
+    """The first line the server prints, read with a time limit."""
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()))  # type: ignore[union-attr]
+    reader.start()
+    reader.join(START_TIMEOUT)
+    return result[0] if result else ""
+
+
+def _wait_process(process: subprocess.Popen[str], running: RunningServer, timeout: float) -> bool:
+    """Wait for the server process to exit; keep its stderr."""
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    running.output.append(err)
+    return True
+
+
+def _stop_process(process: subprocess.Popen[str], running: RunningServer) -> None:
+    """Stop the server process with SIGTERM (it exits 0), or kill it if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        if not _wait_process(process, running, START_TIMEOUT):
+            process.kill()
+            process.communicate()
+    else:
+        process.communicate()
+
+
+#: Every front end, by name, for the ``serve`` fixture.
+FRONT_ENDS: dict[str, Callable[..., RunningServer]] = {
+    "threaded": start_threaded,
+    "asyncio": start_asyncio,
+    "cli": start_cli,
+}

@@ -1,0 +1,38 @@
+"""Handlers the protocol suite serves, importable as ``handlers:NAME`` by ``linesock serve``.
+
+``protocol_handler`` answers in ways that let a test see exactly what the
+server received and did:
+
+* ``echo TEXT``: answers TEXT (an empty TEXT gives an empty line);
+* ``lines N``: answers ``line 1`` ... ``line N``;
+* ``silent``: no answer at all;
+* ``raise``: raises, to show a failing handler leaves the session alive;
+* ``lf``: answers one string holding LF, a programming error the server drops;
+* ``sleep S``: sleeps S seconds, then answers ``slept``;
+* anything else: ``ack:`` followed by the command exactly as received.
+"""
+
+from __future__ import annotations
+
+import time
+
+from linesock import Answer
+
+
+def protocol_handler(command: str) -> Answer:
+    """Answer the protocol suite's commands (see the module docstring)."""
+    verb, _, rest = command.partition(" ")
+    if verb == "echo":
+        return rest
+    if verb == "lines":
+        return [f"line {number}" for number in range(1, int(rest) + 1)]
+    if verb == "silent":
+        return None
+    if verb == "raise":
+        raise RuntimeError("the test asked the handler to fail")
+    if verb == "lf":
+        return "two\nlines"
+    if verb == "sleep":
+        time.sleep(float(rest))
+        return "slept"
+    return f"ack:{command}"

@@ -1,0 +1,299 @@
+"""linesock.Server's API: life cycle, threads, deferred answers, limits, logs and counters."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from handlers import protocol_handler
+from linesock import Answer, InvalidLine, Server
+from wire import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A threaded server with the protocol handler on a free port."""
+    with Server(protocol_handler) as running:
+        yield running
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_start_returns_once_clients_can_connect() -> None:
+    """Right after start() a client is served, with no sleep in between."""
+    server = Server(protocol_handler)
+    server.start()
+    try:
+        assert server.is_running
+        assert converse(server.port, b"ping\ndisconnect\n") == b"pong\n"
+    finally:
+        server.stop()
+    assert not server.is_running
+
+
+def test_the_default_address_is_loopback() -> None:
+    """Server() listens on 127.0.0.1 unless told otherwise."""
+    with Server(protocol_handler) as server:
+        assert server.address == ("127.0.0.1", server.port)
+        assert repr(server) == f"<linesock.Server 127.0.0.1:{server.port} running=True>"
+
+
+def test_port_before_listening_is_an_error() -> None:
+    """Asking for the port of a server that does not listen yet raises RuntimeError."""
+    with pytest.raises(RuntimeError, match="not listening yet"):
+        _ = Server(protocol_handler).port
+
+
+def test_serve_forever_returns_after_a_client_shutdown() -> None:
+    """serve_forever() blocks the calling thread until a client sends shutdown."""
+    server = Server(protocol_handler)
+    server.listen()
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    assert converse(server.port, b"echo x\nshutdown\n") == b"x\n"
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert not server.is_running
+
+
+def test_stop_from_another_thread_ends_a_connected_session() -> None:
+    """stop() closes the current client's connection and waits for the server to end."""
+    server = Server(protocol_handler)
+    server.start()
+    with connect(server.port) as sock:
+        sock.sendall(b"ping\n")
+        assert read_exactly(sock, 5) == b"pong\n"
+        server.stop(timeout=WAIT)
+        assert not server.is_running
+        assert read_until_eof(sock) == b""
+
+
+def test_stop_from_inside_a_handler_answers_then_stops() -> None:
+    """A handler may call stop(): its answer still goes out, then the server stops."""
+    holder: list[Server] = []
+
+    def handler(command: str) -> str:
+        holder[0].stop()
+        return f"stopping after {command}"
+
+    server = Server(handler)
+    holder.append(server)
+    server.start()
+    with connect(server.port) as sock:
+        sock.sendall(b"bye\n")
+        assert read_until_eof(sock) == b"stopping after bye\n"
+    assert server._finished.wait(WAIT)
+
+
+def test_stop_is_idempotent_and_works_before_start() -> None:
+    """stop() on a never-started or already-stopped server does nothing harmful."""
+    Server(protocol_handler).stop()
+    server = Server(protocol_handler)
+    server.start()
+    server.stop()
+    server.stop()
+    assert not server.is_running
+
+
+def test_a_stopped_server_cannot_be_restarted() -> None:
+    """Servers are single-use; restarting says to create a new one."""
+    server = Server(protocol_handler)
+    server.start()
+    server.stop()
+    with pytest.raises(RuntimeError, match="create a new one"):
+        server.start()
+
+
+def test_a_hundred_start_stop_cycles_on_one_port_never_hit_address_in_use() -> None:
+    """A new server can take the port of one that just stopped, after real sessions."""
+    first = Server(protocol_handler)
+    first.start()
+    port = first.port
+    converse(port, b"ping\ndisconnect\n")
+    first.stop()
+    for _ in range(100):
+        with Server(protocol_handler, port=port) as server:
+            assert converse(port, b"ping\ndisconnect\n") == b"pong\n"
+        assert not server.is_running
+
+
+def test_future_answers_go_out_in_command_order() -> None:
+    """A handler may return a Future resolved on another thread; order is kept."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+
+    def slowly() -> str:
+        time.sleep(0.1)
+        return "slow done"
+
+    def failing() -> str:
+        raise ZeroDivisionError
+
+    def handler(command: str) -> Answer | concurrent.futures.Future[str]:
+        if command == "slow":
+            return pool.submit(slowly)
+        if command == "fails":
+            return pool.submit(failing)
+        return f"fast {command}"
+
+    try:
+        with Server(handler) as server:
+            script = b"slow\nfast1\nfails\nfast2\ndisconnect\n"
+            assert converse(server.port, script) == b"slow done\nfast fast1\nfast fast2\n"
+            assert server.stats.handler_errors == 1
+    finally:
+        pool.shutdown()
+
+
+def test_an_awaitable_answer_is_refused_by_the_threaded_server(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An async handler on the threaded server answers nothing and logs why."""
+
+    async def handler(command: str) -> str:
+        return command
+
+    with Server(handler) as server:
+        assert converse(server.port, b"x\nping\ndisconnect\n") == b"pong\n"
+    assert "cannot await" in caplog.text
+
+
+def test_a_raising_handler_is_logged_with_its_traceback(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The handler's exception and traceback reach the `linesock` logger."""
+    with caplog.at_level(logging.ERROR, logger="linesock"):
+        assert converse(server.port, b"raise\nping\ndisconnect\n") == b"pong\n"
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.name == "linesock"
+    assert record.getMessage() == "handler raised on command raise"
+    assert record.exc_info is not None
+    assert "the test asked the handler to fail" in caplog.text
+
+
+def test_an_answer_with_lf_is_logged_as_a_programming_error(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dropped answer is reported with the command that produced it."""
+    with caplog.at_level(logging.ERROR, logger="linesock"):
+        converse(server.port, b"lf\ndisconnect\n")
+    assert "handler answered with a line holding LF: two\\nlines (command lf); dropped" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [(b"bytes", "returned bytes, not str"), ([1], "answered with int, not str"), (3.5, "float")],
+)
+def test_answers_that_are_not_text_are_dropped_and_logged(
+    answer: object, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only str lines go on the wire; anything else is a logged programming error."""
+    with Server(lambda command: answer) as server:
+        assert converse(server.port, b"x\nping\ndisconnect\n") == b"pong\n"
+        assert server.stats.handler_errors == 1
+    assert problem in caplog.text
+
+
+def test_a_custom_invalid_hook_answers_invalid_lines() -> None:
+    """on_invalid decides the answer to undecodable and overlong lines."""
+
+    def on_invalid(line: InvalidLine) -> str:
+        return f"bad {line.reason} {line.size}"
+
+    with Server(protocol_handler, on_invalid=on_invalid, max_line_bytes=12) as server:
+        script = b"\xff\n1234567890123\nping\ndisconnect\n"
+        assert converse(server.port, script) == b"bad undecodable 1\nbad overlong 13\npong\n"
+        assert (server.stats.invalid_lines, server.stats.overlong_lines) == (1, 1)
+
+
+def test_stats_count_sessions_commands_and_errors(server: Server) -> None:
+    """The counters follow what the server saw."""
+    converse(server.port, b"echo a\n\xff\nraise\ndisconnect\n")
+    converse(server.port, b"ping\ndisconnect\n")
+    stats = server.stats
+    assert (stats.sessions, stats.commands, stats.invalid_lines, stats.handler_errors) == (
+        2,
+        6,
+        1,
+        1,
+    )
+
+
+def test_a_thousand_vanishing_clients_leak_no_file_descriptors(server: Server) -> None:
+    """Clients that connect and vanish, even mid-line, leave no descriptor behind."""
+    converse(server.port, b"ping\ndisconnect\n")
+    assert wait_until(lambda: server._client is None)
+    before = open_fds()
+    for number in range(1000):
+        sock = connect(server.port)
+        if number % 2:
+            sock.sendall(b"echo half a li")
+        sock.close()
+    assert converse(server.port, b"ping\ndisconnect\n") == b"pong\n"
+    assert wait_until(lambda: open_fds() <= before), f"{open_fds()} fds open, {before} before"
+    assert server.stats.sessions == 1002
+
+
+def test_idle_timeout_disconnects_a_silent_client_and_serves_the_next() -> None:
+    """A client silent for idle_timeout is disconnected so the next one is served."""
+    with Server(protocol_handler, idle_timeout=0.2) as server:
+        with connect(server.port) as silent, connect(server.port) as waiting:
+            waiting.sendall(b"echo served\ndisconnect\n")
+            assert read_until_eof(silent) == b""
+            assert read_until_eof(waiting) == b"served\n"
+        assert server.stats.idle_disconnects == 1
+
+
+def test_a_client_that_never_reads_is_dropped_after_write_timeout() -> None:
+    """Back-pressure: the server stops reading a client that does not read, then drops it."""
+    big = "x" * 65536
+
+    with Server(lambda command: big, write_timeout=0.3) as server:
+        hog = connect(server.port)
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            deadline = time.monotonic() + WAIT
+            hog.settimeout(0.05)
+            with pytest.raises(OSError):  # the server stops reading: our sends block
+                while time.monotonic() < deadline:
+                    hog.send(b"give\n" * 1000)
+            assert converse(server.port, b"ping\ndisconnect\n") == b"pong\n"
+            assert server.stats.write_timeouts == 1
+        finally:
+            hog.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"idle_timeout": 0}, "idle_timeout must be a positive"),
+        ({"write_timeout": float("inf")}, "write_timeout must be a positive"),
+        ({"max_line_bytes": 0}, "at least 1"),
+        ({"encoding": "utf-16"}, "not ASCII-compatible"),
+        ({"backlog": 0}, "backlog must be at least 1"),
+    ],
+)
+def test_impossible_options_are_refused_at_construction(
+    option: dict[str, Any], message: str
+) -> None:
+    """Bad settings raise ValueError with the reason, before anything is bound."""
+    with pytest.raises(ValueError, match=message):
+        Server(protocol_handler, **option)
+
+
+def test_an_unknown_option_is_a_type_error() -> None:
+    """A misspelled option is not silently ignored."""
+    with pytest.raises(TypeError, match="max_line_byte"):
+        Server(protocol_handler, max_line_byte=5)
