@@ -376,3 +376,56 @@ def test_an_overlong_line_streamed_in_pieces_is_answered_invalid_once(serve: Ser
             sock.sendall(b"y" * 1000)
         sock.sendall(b"\necho ok\ndisconnect\n")
         assert read_until_eof(sock) == b"invalid\nok\n"
+
+
+# -- Access: the shared token and HTTP refusal ---------------------------------
+
+
+def test_with_a_token_the_first_command_must_authenticate(serve: Serve) -> None:
+    """`auth TOKEN` is answered `ok` and the session proceeds as usual."""
+    running = serve(token="s3cret")
+    assert converse(running.port, b"auth s3cret\r\necho in\ndisconnect\n") == b"ok\nin\n"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b"auth wrong", b"auth s3cre", b"auth s3cret2", b"auth  s3cret", b"ping", b"\xff", b"auth"],
+    ids=["wrong", "prefix", "longer", "extra-space", "ping", "undecodable", "bare-auth"],
+)
+def test_a_bad_or_missing_auth_is_answered_unauthorized_and_closed(
+    serve: Serve, first: bytes
+) -> None:
+    """Anything but the right `auth` line first gets `unauthorized`, EOF, and no handler call."""
+    running = serve(token="s3cret")
+    assert converse(running.port, first + b"\necho not run\nshutdown\n") == b"unauthorized\n"
+    assert converse(running.port, b"auth s3cret\nping\ndisconnect\n") == b"ok\npong\n"
+    if running.stats is not None:
+        assert running.stats.auth_failures == 1
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"POST /rig HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nshutdown\n",
+        b"Host: 127.0.0.1\r\n",
+    ],
+    ids=["get", "post", "host"],
+)
+def test_a_first_line_that_looks_like_http_closes_without_an_answer(
+    serve: Serve, request_head: bytes
+) -> None:
+    """A browser's request is never run: the connection closes and the server goes on."""
+    running = serve()
+    assert converse(running.port, request_head) == b""
+    assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
+    if running.stats is not None:
+        assert running.stats.http_refusals == 1
+
+
+def test_http_words_after_the_first_line_are_ordinary_commands(serve: Serve) -> None:
+    """Only the first line is checked for HTTP; later lines go to the handler."""
+    running = serve()
+    assert converse(running.port, b"ping\nGET /x HTTP/1.1\ndisconnect\n") == (
+        b"pong\nack:GET /x HTTP/1.1\n"
+    )

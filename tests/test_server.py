@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from handlers import protocol_handler
-from linesock import Answer, InvalidLine, Server
+from linesock import Answer, InvalidLine, Server, _protocol
 from wire import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
 
 
@@ -297,3 +297,42 @@ def test_an_unknown_option_is_a_type_error() -> None:
     """A misspelled option is not silently ignored."""
     with pytest.raises(TypeError, match="max_line_byte"):
         Server(protocol_handler, max_line_byte=5)
+
+
+def test_http_refusal_can_be_turned_off() -> None:
+    """With reject_http=False a first line like HTTP reaches the handler."""
+    with Server(protocol_handler, reject_http=False) as server:
+        assert converse(server.port, b"GET / HTTP/1.1\ndisconnect\n") == b"ack:GET / HTTP/1.1\n"
+
+
+def test_the_http_warning_is_logged_at_most_once_a_minute(
+    server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of HTTP clients gives one warning line, not one per client."""
+    monkeypatch.setattr(_protocol, "_last_http_warning", -float("inf"))
+    with caplog.at_level(logging.WARNING, logger="linesock"):
+        for _ in range(5):
+            assert converse(server.port, b"GET / HTTP/1.1\r\n\r\n") == b""
+    warnings = [r for r in caplog.records if "spoke HTTP" in r.getMessage()]
+    assert len(warnings) == 1
+    assert server.stats.http_refusals == 5
+
+
+def test_the_token_never_appears_in_logs_or_repr(caplog: pytest.LogCaptureFixture) -> None:
+    """Neither a failed nor a good auth writes the token anywhere."""
+    with (
+        caplog.at_level(logging.DEBUG, logger="linesock"),
+        Server(protocol_handler, token="hunter2") as server,
+    ):
+        converse(server.port, b"auth hunter2\ndisconnect\n")
+        converse(server.port, b"auth hunter3\n")
+        assert "hunter2" not in repr(server.config)
+    assert "hunter" not in caplog.text
+    assert "failed to authenticate" in caplog.text
+
+
+@pytest.mark.parametrize("token", ["", "two words", "line\nbreak"])
+def test_a_token_that_cannot_be_sent_as_one_word_is_refused(token: str) -> None:
+    """The token must fit `auth TOKEN` on one line."""
+    with pytest.raises(ValueError, match="token must be"):
+        Server(protocol_handler, token=token)

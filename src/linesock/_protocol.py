@@ -24,9 +24,12 @@ and one handler call.
 from __future__ import annotations
 
 import concurrent.futures
+import hmac
 import inspect
 import logging
 import math
+import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -72,6 +75,8 @@ class Closing(Enum):
     """The client sent ``disconnect``: close this connection, serve the next."""
     SHUTDOWN = "shutdown"
     """The client sent ``shutdown``: close this connection and stop the server."""
+    REFUSED = "refused"
+    """The client failed ``auth``, or spoke HTTP: close without serving it."""
 
 
 def answer_invalid(line: InvalidLine) -> str:
@@ -96,6 +101,12 @@ class ServerConfig:
         allow_remote_shutdown: when false, a client's ``shutdown`` only ends its
             own session, like ``disconnect``.
         backlog: how many clients the kernel holds while one is served.
+        token: when set, a client's first command must be ``auth TOKEN``
+            (answered ``ok``); anything else is answered ``unauthorized`` and
+            the connection closed.  Never logged, nor shown by ``repr``.
+        reject_http: close, without calling the handler, a connection whose
+            first line looks like HTTP (``GET /``, ``POST ``, ``Host:``...), so
+            a browser tricked into posting to the port cannot drive the rig.
     """
 
     encoding: str = "utf-8"
@@ -105,6 +116,8 @@ class ServerConfig:
     on_invalid: InvalidHandler = answer_invalid
     allow_remote_shutdown: bool = True
     backlog: int = 64
+    token: str | None = field(default=None, repr=False)
+    reject_http: bool = True
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
@@ -115,6 +128,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be a positive number of seconds or None")
         if self.backlog < 1:
             raise ValueError("backlog must be at least 1")
+        if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
+            raise ValueError("token must be non-empty, without spaces, CR or LF")
 
 
 @dataclass
@@ -135,8 +150,19 @@ class ServerStats:
     """Sessions ended by ``idle_timeout``."""
     write_timeouts: int = 0
     """Sessions ended because the client did not take its answers in time."""
-    extra: dict[str, int] = field(default_factory=dict)
-    """Counters added by front ends or later features."""
+    auth_failures: int = 0
+    """Sessions refused because the first command was not ``auth`` with the token."""
+    http_refusals: int = 0
+    """Sessions refused because the first line looked like HTTP."""
+
+
+# A first line that starts like an HTTP request or header.
+_HTTP_FIRST_LINE: Final = re.compile(
+    r"(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) \S|Host:", re.IGNORECASE
+)
+# The warning about HTTP clients is logged at most this often, in seconds.
+_HTTP_WARNING_INTERVAL: Final = 60.0
+_last_http_warning = -math.inf
 
 
 def excerpt(data: bytes | str) -> str:
@@ -161,6 +187,7 @@ class Session:
 
     __slots__ = (
         "_builtins",
+        "_check_first_line",
         "_queue",
         "closing",
         "config",
@@ -181,6 +208,7 @@ class Session:
         self.closing: Closing | None = None
         self.pending: object | None = None
         self._queue: list[str | InvalidLine] = []
+        self._check_first_line = config.token is not None or config.reject_http
         shutdown = Closing.SHUTDOWN if config.allow_remote_shutdown else Closing.DISCONNECT
         self._builtins: Final = {
             "ping": None,
@@ -204,6 +232,15 @@ class Session:
         if self.pending is not None:
             self._queue += lines
             return b""
+        if self._check_first_line:
+            self._check_first_line = False
+            first = lines[0]
+            refusal = self._refuse(first)
+            if refusal is not None:
+                self.closing = Closing.REFUSED
+                return refusal
+            if self.config.token is not None:
+                return b"ok\n" + self._answer(lines[1:]) if len(lines) > 1 else b"ok\n"
         return self._answer(lines)
 
     def receive_eof(self) -> None:
@@ -257,6 +294,30 @@ class Session:
                     break
                 self._add_answer(out, result, line)
         return self._encode(out) if out else b""
+
+    def _refuse(self, first: str | InvalidLine) -> bytes | None:
+        """Check the session's first line; return the refusal to send, if refused."""
+        if self.config.reject_http and isinstance(first, str) and _HTTP_FIRST_LINE.match(first):
+            global _last_http_warning  # noqa: PLW0603 - one rate limit for the process
+            self.stats.http_refusals += 1
+            now = time.monotonic()
+            if now - _last_http_warning >= _HTTP_WARNING_INTERVAL:
+                _last_http_warning = now
+                logger.warning(
+                    "a client spoke HTTP (%s): connection closed; this port speaks the "
+                    "Oneline protocol (warned at most once a minute)",
+                    excerpt(first),
+                )
+            return b""
+        token = self.config.token
+        if token is None:
+            return None
+        offered = first[5:] if isinstance(first, str) and first.startswith("auth ") else ""
+        if hmac.compare_digest(offered.encode(), token.encode()):
+            return None
+        self.stats.auth_failures += 1
+        logger.warning("a client failed to authenticate: connection closed")
+        return b"unauthorized\n"
 
     def _answer_invalid(self, line: InvalidLine) -> object:
         """Count an invalid line, log it, and ask the ``on_invalid`` hook for its answer."""
