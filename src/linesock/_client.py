@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections import deque
 from types import TracebackType
 from typing import Final
@@ -62,6 +63,12 @@ class Client:
         timeout: seconds to wait for the connection and for each answer.
         encoding: how commands are encoded and answers decoded.
         max_line_bytes: the longest answer line accepted.
+        ssl_context: speak TLS with this client-side context (plain TCP when
+            ``None``); the certificate is checked against *server_hostname*.
+        server_hostname: the name the server's certificate must carry
+            (default: *host*).
+        token: when the server requires one, sent as ``auth TOKEN`` by
+            :meth:`connect`, before anything else.
     """
 
     def __init__(
@@ -72,12 +79,18 @@ class Client:
         *,
         encoding: str = "utf-8",
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        token: str | None = None,
     ) -> None:
         """Configure a client; nothing is sent until :meth:`connect`."""
         self.host: Final = host
         self.port: Final = port
         self.timeout: Final = timeout
         self.encoding: Final = encoding
+        self.ssl_context: Final = ssl_context
+        self.server_hostname: Final = server_hostname or host
+        self._token = token
         self._framer = LineFramer(max_line_bytes=max_line_bytes, encoding=encoding)
         self._lines: deque[str | InvalidLine] = deque()
         self._sock: socket.socket | None = None
@@ -92,11 +105,12 @@ class Client:
         return self._sock is not None
 
     def connect(self) -> None:
-        """Connect and check the server with ``ping``.
+        """Connect, authenticate if a token was given, and check the server with ``ping``.
 
         Raises:
-            ConnectionError: no server accepted the connection, or the one
-                that did not answer ``pong`` within the timeout.
+            ConnectionError: no server accepted the connection, the TLS
+                handshake failed, the server refused the token, or it did not
+                answer ``pong`` within the timeout.
         """
         self.close()
         where = f"{self.host}:{self.port}"
@@ -106,9 +120,17 @@ class Client:
             raise ConnectionError(f"no server accepts connections at {where}: {exc}") from exc
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.server_hostname)
+            except OSError as exc:
+                sock.close()
+                raise ConnectionError(f"TLS handshake with {where} failed: {exc}") from exc
         self._sock = sock
         self._sock_timeout = self.timeout
         self._shut_down = False
+        if self._token is not None:
+            self._authenticate(where, self._token)
         try:
             answer = self._ping_answer()
         except (OSError, ProtocolError) as exc:
@@ -211,6 +233,18 @@ class Client:
         return f"<linesock.Client {self.host}:{self.port} connected={self.connected}>"
 
     # -- internals --------------------------------------------------------
+
+    def _authenticate(self, where: str, token: str) -> None:
+        """Send ``auth TOKEN``; raise ``ConnectionError`` unless the server says ``ok``."""
+        try:
+            self._write(f"auth {check_command(token)}\n")
+            answer = self.recv()
+        except (OSError, ProtocolError) as exc:
+            self.close()
+            raise ConnectionError(f"the server at {where} did not answer auth: {exc}") from exc
+        if answer != "ok":
+            self.close()
+            raise ConnectionError(f"the server at {where} refused the token ({answer})")
 
     def _ping_answer(self) -> str:
         """Send ``ping`` and return the first answer."""

@@ -29,6 +29,7 @@ import inspect
 import logging
 import math
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class ServerConfig:
         reject_http: close, without calling the handler, a connection whose
             first line looks like HTTP (``GET /``, ``POST ``, ``Host:``...), so
             a browser tricked into posting to the port cannot drive the rig.
+        ssl_context: serve TLS with this server-side context (plain TCP when
+            ``None``); give it a CA to verify client certificates for mutual TLS.
     """
 
     encoding: str = "utf-8"
@@ -118,6 +121,7 @@ class ServerConfig:
     backlog: int = 64
     token: str | None = field(default=None, repr=False)
     reject_http: bool = True
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""

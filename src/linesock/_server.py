@@ -24,6 +24,7 @@ import inspect
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 from types import TracebackType
@@ -44,6 +45,8 @@ _DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
 # close its side, discarding what it still sends, so that closing with unread
 # data does not reset the connection before the client has read its answers.
 _LINGER_SECONDS: Final = 1.0
+# A TLS client must finish its handshake within this many seconds.
+_TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 # After a failed ``accept`` (out of file descriptors, say) the server pauses
 # this long instead of spinning on the error.
 _ACCEPT_ERROR_PAUSE: Final = 0.1
@@ -236,6 +239,8 @@ class Server:
         session = Session(self.handler, self.config, self.stats)
         ended = "the client closed the connection"
         try:
+            if self.config.ssl_context is not None:
+                client = self._start_tls(client, self.config.ssl_context)
             ended = self._converse(client, session)
         except _WriteTimeout:
             self.stats.write_timeouts += 1
@@ -252,6 +257,20 @@ class Server:
         logger.info("client session ended: %s", ended)
         return session.closing
 
+    def _start_tls(self, client: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
+        """Wrap the client in TLS and shake hands within ``_TLS_HANDSHAKE_TIMEOUT``."""
+        tls = context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+        with self._lock:
+            self._client = tls
+        try:
+            tls.settimeout(_TLS_HANDSHAKE_TIMEOUT)
+            tls.do_handshake()
+            tls.settimeout(None)
+        except OSError:
+            tls.close()
+            raise
+        return tls
+
     def _converse(self, client: socket.socket, session: Session) -> str:
         """Read, answer and write until the session ends; return why it ended."""
         buffer = bytearray(READ_SIZE)
@@ -261,7 +280,11 @@ class Server:
             if idle_timeout is not None:
                 idle_selector.register(client, selectors.EVENT_READ)
             while True:
-                if idle_timeout is not None and not idle_selector.select(idle_timeout):
+                if (
+                    idle_timeout is not None
+                    and not _has_buffered_input(client)
+                    and not idle_selector.select(idle_timeout)
+                ):
                     self.stats.idle_disconnects += 1
                     return f"idle for {idle_timeout} s"
                 size = client.recv_into(buffer)
@@ -334,6 +357,16 @@ class Server:
 
     def _send_locked(self, client: socket.socket, data: bytes) -> None:
         """Send all of *data*; the caller holds the write lock."""
+        if isinstance(client, ssl.SSLSocket):
+            # TLS sockets take no send flags: a blocking send with a timeout.
+            client.settimeout(self.config.write_timeout)
+            try:
+                client.sendall(data)
+            except TimeoutError as exc:
+                raise _WriteTimeout from exc
+            finally:
+                client.settimeout(None)
+            return
         try:
             sent = client.send(data, _DONTWAIT)
         except BlockingIOError:
@@ -361,6 +394,11 @@ class Server:
                 if sock is not None:
                     sock.close()
         logger.info("stopped listening")
+
+
+def _has_buffered_input(client: socket.socket) -> bool:
+    """Whether TLS has decrypted input waiting that the socket will not signal."""
+    return isinstance(client, ssl.SSLSocket) and client.pending() > 0
 
 
 def _format_peer(peer: Any) -> str:
