@@ -47,6 +47,10 @@ class RunningServer:
     """CPU time the server's serving thread (or process) has used so far."""
     stats: ServerStats | None = None
     """The server's counters, for in-process front ends."""
+    rss_bytes: Callable[[], int] = field(default=lambda: rss_bytes(Path("/proc/self/status")))
+    """Resident memory of the process the server runs in."""
+    fd_count: Callable[[], int] = field(default=lambda: len(os.listdir("/proc/self/fd")))
+    """File descriptors open in the process the server runs in."""
     output: list[str] = field(default_factory=list)
     """What a server process wrote to stderr, once it stopped."""
 
@@ -54,6 +58,14 @@ class RunningServer:
 def thread_cpu_seconds(native_id: int) -> float:
     """CPU seconds (user + system) used by one thread of this process."""
     return _cpu_from_stat(Path(f"/proc/self/task/{native_id}/stat"))
+
+
+def rss_bytes(status: Path) -> int:
+    """Resident set size from a /proc status file, in bytes."""
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS in {status}")
 
 
 def _cpu_from_stat(path: Path) -> float:
@@ -207,6 +219,8 @@ def start_cli(handler_name: str, **options: Any) -> RunningServer:
         stop=lambda: _stop_process(process, running),
         wait_stopped=lambda timeout: _wait_process(process, running, timeout),
         cpu_seconds=lambda: _cpu_from_stat(Path(f"/proc/{process.pid}/stat")),
+        rss_bytes=lambda: rss_bytes(Path(f"/proc/{process.pid}/status")),
+        fd_count=lambda: len(os.listdir(f"/proc/{process.pid}/fd")),
     )
     return running
 
