@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from handlers import protocol_handler
-from linesock import Answer, InvalidLine, Server, _protocol
+from linesock import Answer, InvalidLine, Server, ServerConfig, _protocol
 from wire import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
 
 
@@ -336,3 +336,32 @@ def test_a_token_that_cannot_be_sent_as_one_word_is_refused(token: str) -> None:
     """The token must fit `auth TOKEN` on one line."""
     with pytest.raises(ValueError, match="token must be"):
         Server(protocol_handler, token=token)
+
+
+@pytest.mark.parametrize(
+    ("address", "options", "warned"),
+    [
+        ("0.0.0.0", {}, True),
+        ("::", {}, True),
+        ("0.0.0.0", {"token": "t"}, False),
+        ("127.0.0.1", {}, False),
+        ("127.0.0.2", {}, False),
+        ("::1", {}, False),
+    ],
+    ids=["any-plain", "any6-plain", "any-token", "loopback", "loopback-2", "ipv6-loopback"],
+)
+def test_an_address_beyond_loopback_without_tls_or_token_is_warned_about(
+    address: str, options: dict[str, Any], warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exposure check warns for non-loopback addresses unless a token or TLS guards them."""
+    with caplog.at_level(logging.WARNING, logger="linesock"):
+        _protocol.warn_if_exposed(address, ServerConfig(**options))
+    assert ("not a loopback address" in caplog.text) is warned
+
+
+def test_listening_on_loopback_logs_no_exposure_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """The server runs the exposure check when it listens; loopback stays quiet."""
+    with caplog.at_level(logging.INFO, logger="linesock"), Server(protocol_handler) as server:
+        pass
+    assert f"listening on 127.0.0.1:{server.port}" in caplog.text
+    assert "not a loopback address" not in caplog.text

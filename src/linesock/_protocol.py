@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import hmac
 import inspect
+import ipaddress
 import logging
 import math
 import re
@@ -48,6 +49,7 @@ __all__ = [
     "ServerStats",
     "Session",
     "excerpt",
+    "warn_if_exposed",
 ]
 
 logger: Final = logging.getLogger("linesock")
@@ -167,6 +169,20 @@ _HTTP_FIRST_LINE: Final = re.compile(
 # The warning about HTTP clients is logged at most this often, in seconds.
 _HTTP_WARNING_INTERVAL: Final = 60.0
 _last_http_warning = -math.inf
+
+
+def warn_if_exposed(address: str, config: ServerConfig) -> None:
+    """Log a warning when a server listens beyond loopback with neither TLS nor a token."""
+    try:
+        loopback = ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and config.ssl_context is None and config.token is None:
+        logger.warning(
+            "listening on %s, which is not a loopback address, without TLS or a token: "
+            "anyone who can reach this port can drive the handler",
+            address,
+        )
 
 
 def excerpt(data: bytes | str) -> str:

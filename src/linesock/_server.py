@@ -30,7 +30,7 @@ import time
 from types import TracebackType
 from typing import Any, Final
 
-from ._protocol import Closing, Handler, ServerConfig, ServerStats, Session
+from ._protocol import Closing, Handler, ServerConfig, ServerStats, Session, warn_if_exposed
 
 __all__ = ["Server"]
 
@@ -86,6 +86,7 @@ class Server:
         self.stats: Final = ServerStats()
         self._requested_port = port
         self._listener: socket.socket | None = None
+        self._address: tuple[str, int] | None = None
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
         self._lock = threading.Lock()
@@ -104,18 +105,14 @@ class Server:
     @property
     def port(self) -> int:
         """The port the server listens on (the real one when it was created with 0)."""
-        if self._listener is None:
-            raise RuntimeError("the server is not listening yet; call start() or listen()")
-        port: int = self._listener.getsockname()[1]
-        return port
+        return self.address[1]
 
     @property
     def address(self) -> tuple[str, int]:
-        """The ``(host, port)`` the server listens on."""
-        if self._listener is None:
+        """The ``(host, port)`` the server listens (or, once stopped, listened) on."""
+        if self._address is None:
             raise RuntimeError("the server is not listening yet; call start() or listen()")
-        host, port = self._listener.getsockname()[:2]
-        return host, port
+        return self._address
 
     @property
     def is_running(self) -> bool:
@@ -137,7 +134,10 @@ class Server:
         listener.setblocking(False)
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._listener = listener
+        host, port = listener.getsockname()[:2]
+        self._address = (host, port)
         logger.info("listening on %s:%d", *self.address)
+        warn_if_exposed(self.address[0], self.config)
 
     def start(self) -> None:
         """Listen and serve on a background thread; returns once clients can connect."""
@@ -207,7 +207,7 @@ class Server:
 
     def __repr__(self) -> str:
         """Show where the server listens."""
-        where = f"{self.address[0]}:{self.address[1]}" if self._listener else "not listening"
+        where = f"{self._address[0]}:{self._address[1]}" if self._address else "not listening"
         return f"<linesock.Server {where} running={self.is_running}>"
 
     # -- the serving thread ---------------------------------------------
