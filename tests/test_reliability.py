@@ -131,3 +131,25 @@ def test_soak_every_answer_arrives_exactly_once_in_order(
     if running.stats is not None:
         assert running.stats.sessions == sessions
         assert running.stats.commands == sessions * (commands + 1)
+
+
+def test_a_client_that_never_reads_long_answers_cannot_grow_server_memory(serve: Serve) -> None:
+    """Commands whose answers are 1000x their size, never read: memory stays flat, then freed."""
+    running = serve(write_timeout=1.0)
+    baseline = running.rss_bytes()
+    hog = connect(running.port)
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.settimeout(0.2)
+    sent = 0
+    deadline = time.monotonic() + WAIT
+    try:
+        with pytest.raises(OSError):  # the server stops reading, so our sends block
+            while time.monotonic() < deadline:
+                sent += hog.send(b"lines 1000\n" * 100)
+        growth = running.rss_bytes() - baseline
+        assert growth < 32 * MiB, f"server grew by {growth / MiB:.1f} MiB"
+        assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
+    finally:
+        hog.close()
+    if running.stats is not None:
+        assert running.stats.write_timeouts == 1

@@ -67,6 +67,13 @@ InvalidHandler: TypeAlias = Callable[[InvalidLine], object]
 #: frees the only slot from a client that stopped reading.
 DEFAULT_WRITE_TIMEOUT: Final = 60.0
 
+#: A session answers in pieces of about this many characters: once a batch's
+#: answers reach it, the remaining commands wait until the transport has sent
+#: them.  So a client that pipelines commands with long answers, and perhaps
+#: never reads, makes the server hold at most about this much output (plus
+#: one command's answer), however many commands one read brought.
+OUTPUT_CHUNK: Final = 256 * 1024
+
 # The longest piece of client data that goes into a log line.
 _EXCERPT_BYTES: Final = 128
 
@@ -249,7 +256,7 @@ class Session:
         if not lines:
             return b""
         self.stats.commands += len(lines)
-        if self.pending is not None:
+        if self.pending is not None or self._queue:
             self._queue += lines
             return b""
         if self._check_first_line:
@@ -262,6 +269,26 @@ class Session:
             if self.config.token is not None:
                 return b"ok\n" + self._answer(lines[1:]) if len(lines) > 1 else b"ok\n"
         return self._answer(lines)
+
+    @property
+    def backlog(self) -> bool:
+        """True when received commands wait to be answered by :meth:`answer_backlog`.
+
+        A session stops answering once a batch's answers reach
+        ``OUTPUT_CHUNK`` characters, so that a client pipelining commands with
+        long answers cannot make the server hold more than about that much
+        output for it.  The transport sends what it got, then calls
+        :meth:`answer_backlog` (once the client has taken it, for an asyncio
+        transport that pauses on a full buffer).
+        """
+        return self.pending is None and bool(self._queue)
+
+    def answer_backlog(self) -> bytes:
+        """Answer the next chunk of the commands waiting in the queue."""
+        if self.pending is not None:
+            return b""
+        queued, self._queue = self._queue, []
+        return self._answer(queued)
 
     def receive_eof(self) -> None:
         """Note that the client will send no more; an unfinished line is dropped."""
@@ -280,23 +307,31 @@ class Session:
             self._handler_failed(error)
         else:
             self._add_answer(out, result)
-        queued, self._queue = self._queue, []
         encoded = self._encode(out) if out else b""
-        return encoded + self._answer(queued) if queued else encoded
+        return encoded + self.answer_backlog() if self._queue else encoded
 
     def _answer(self, lines: list[str | InvalidLine]) -> bytes:
-        """Answer *lines* in order until they run out, one defers, or one closes."""
+        """Answer *lines* in order until they run out, one defers or closes, or output fills.
+
+        Commands left over when the answers reach ``OUTPUT_CHUNK`` characters,
+        or after a deferred answer, wait in the queue.
+        """
         out: list[str] = []
+        size = 0
         handler = self.handler
         builtins = self._builtins
         for index, line in enumerate(lines):
+            if size > OUTPUT_CHUNK:
+                self._queue = lines[index:]
+                break
             if isinstance(line, InvalidLine):
-                self._add_answer(out, self._answer_invalid(line))
+                size += self._add_answer(out, self._answer_invalid(line))
                 continue
             if line in builtins:
                 closing = builtins[line]
                 if closing is None:
                     out.append("pong")
+                    size += 5
                     continue
                 self.closing = closing
                 break
@@ -307,12 +342,13 @@ class Session:
                 continue
             if type(result) is str and "\n" not in result:
                 out.append(result)
+                size += len(result) + 1
             elif result is not None:
                 if _is_deferred(result):
                     self.pending = result
                     self._queue = lines[index + 1 :]
                     break
-                self._add_answer(out, result, line)
+                size += self._add_answer(out, result, line)
         return self._encode(out) if out else b""
 
     def _refuse(self, first: str | InvalidLine) -> bytes | None:
@@ -352,17 +388,21 @@ class Session:
             self._handler_failed(exc, "<invalid line>")
             return None
 
-    def _add_answer(self, out: list[str], result: object, command: str = "") -> None:
-        """Append the lines of a handler's *result* to *out*, dropping any unsendable ones."""
+    def _add_answer(self, out: list[str], result: object, command: str = "") -> int:
+        """Append the lines of a handler's *result* to *out*, dropping any unsendable ones.
+
+        Returns how many characters (LFs included) were added.
+        """
         if result is None:
-            return
+            return 0
         if isinstance(result, str):
             items: Iterable[object] = (result,)
         elif isinstance(result, (bytes, bytearray)) or not isinstance(result, Iterable):
             self._bad_answer(command, f"returned {type(result).__name__}, not str")
-            return
+            return 0
         else:
             items = result
+        size = 0
         try:
             for item in items:
                 if not isinstance(item, str):
@@ -371,8 +411,10 @@ class Session:
                     self._bad_answer(command, f"answered with a line holding LF: {excerpt(item)}")
                 else:
                     out.append(item)
+                    size += len(item) + 1
         except Exception as exc:  # a generator handler that raised midway
             self._handler_failed(exc, command)
+        return size
 
     def _bad_answer(self, command: str, problem: str) -> None:
         """Log an answer that cannot go on the wire; it is dropped."""

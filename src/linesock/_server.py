@@ -294,8 +294,11 @@ class Server:
                 out = session.receive(view[:size].tobytes())
                 if out:
                     self._send(client, out)
-                while session.pending is not None:
-                    out = self._resolve(session)
+                while session.pending is not None or session.backlog:
+                    if session.pending is not None:
+                        out = self._resolve(session)
+                    else:
+                        out = session.answer_backlog()
                     if out:
                         self._send(client, out)
                 if session.closing is not None:
