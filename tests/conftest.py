@@ -9,6 +9,9 @@ import pytest
 
 from frontends import FRONT_ENDS, RunningServer
 
+# The requirements traceability report of ./do_ver (see tests/traceability.py).
+pytest_plugins = ["traceability"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add --run-slow, which ./do_ver --slow passes to include the tests marked slow."""

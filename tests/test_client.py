@@ -55,6 +55,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.srs("SRS-047")
 def test_connect_checks_the_server_with_ping(server: Server) -> None:
     """connect() succeeds only after the server answered pong."""
     client = Client(port=server.port)
@@ -67,6 +68,7 @@ def test_connect_checks_the_server_with_ping(server: Server) -> None:
     assert not client.connected
 
 
+@pytest.mark.srs("SRS-048")
 def test_connect_without_a_server_raises_a_clear_connection_error() -> None:
     """No listener: ConnectionError naming the address."""
     port = free_port()
@@ -74,6 +76,7 @@ def test_connect_without_a_server_raises_a_clear_connection_error() -> None:
         Client(port=port, timeout=2).connect()
 
 
+@pytest.mark.srs("SRS-048")
 def test_connect_to_something_that_does_not_answer_pong_fails(fake_server: socket.socket) -> None:
     """A peer that answers ping with anything else is not a Oneline server."""
     thread = serve_by_hand(fake_server, b"hello\n")
@@ -83,6 +86,7 @@ def test_connect_to_something_that_does_not_answer_pong_fails(fake_server: socke
     thread.join(WAIT)
 
 
+@pytest.mark.srs("SRS-052")
 def test_request_returns_every_answer_line(server: Server) -> None:
     """request() collects all lines of one command's answer, or none."""
     with Client(port=server.port) as client:
@@ -92,6 +96,7 @@ def test_request_returns_every_answer_line(server: Server) -> None:
         assert client.request("echo ünï") == ["ünï"]
 
 
+@pytest.mark.srs("SRS-053")
 def test_send_and_recv_exchange_single_lines(server: Server) -> None:
     """send() writes one line; recv() returns one answer line."""
     with Client(port=server.port) as client:
@@ -99,6 +104,7 @@ def test_send_and_recv_exchange_single_lines(server: Server) -> None:
         assert [client.recv(), client.recv()] == ["line 1", "line 2"]
 
 
+@pytest.mark.srs("SRS-049")
 def test_recv_with_nothing_to_read_raises_timeout_error(server: Server) -> None:
     """A wait that runs out raises TimeoutError, never returns an empty string."""
     with Client(port=server.port) as client:
@@ -108,6 +114,7 @@ def test_recv_with_nothing_to_read_raises_timeout_error(server: Server) -> None:
         assert client.request("echo still usable") == ["still usable"]
 
 
+@pytest.mark.srs("SRS-051")
 @pytest.mark.parametrize("command", ["a\nb", "a\rb", "a\r\n", "\n"])
 def test_a_command_holding_cr_or_lf_is_refused_before_sending(server: Server, command: str) -> None:
     """CR or LF in a command raises ValueError and nothing reaches the server."""
@@ -120,6 +127,7 @@ def test_a_command_holding_cr_or_lf_is_refused_before_sending(server: Server, co
     assert server.stats.commands == 1 + 2 + 1  # connect's ping, request's echo + ping, exit
 
 
+@pytest.mark.srs("SRS-050")
 def test_eof_from_the_server_is_a_connection_error(fake_server: socket.socket) -> None:
     """When the server closes, recv() raises ConnectionError instead of returning ''."""
     thread = serve_by_hand(fake_server, b"pong\n", then=b"partial answer without lf")
@@ -130,6 +138,7 @@ def test_eof_from_the_server_is_a_connection_error(fake_server: socket.socket) -
     thread.join(WAIT)
 
 
+@pytest.mark.srs("SRS-058")
 def test_an_undecodable_answer_raises_protocol_error(fake_server: socket.socket) -> None:
     """A server line that is not UTF-8 raises ProtocolError carrying the raw bytes."""
     thread = serve_by_hand(fake_server, b"pong\n", then=b"\xff\xfe\n")
@@ -141,6 +150,7 @@ def test_an_undecodable_answer_raises_protocol_error(fake_server: socket.socket)
     thread.join(WAIT)
 
 
+@pytest.mark.srs("SRS-054")
 def test_ping_tells_whether_the_server_answers(server: Server) -> None:
     """ping() is True while the server answers, False once it is gone."""
     client = Client(port=server.port, timeout=2)
@@ -151,6 +161,7 @@ def test_ping_tells_whether_the_server_answers(server: Server) -> None:
     client.close()
 
 
+@pytest.mark.srs("SRS-055")
 def test_disconnect_waits_until_the_server_closed_the_session(server: Server) -> None:
     """After disconnect() returns, the next client is served at once."""
     first = Client(port=server.port)
@@ -160,6 +171,7 @@ def test_disconnect_waits_until_the_server_closed_the_session(server: Server) ->
         assert second.request("echo next") == ["next"]
 
 
+@pytest.mark.srs("SRS-056")
 def test_shutdown_stops_the_server_and_the_context_exit_sends_nothing_more(server: Server) -> None:
     """shutdown() stops the server; leaving the with block after it does not fail."""
     with Client(port=server.port) as client:
@@ -169,6 +181,7 @@ def test_shutdown_stops_the_server_and_the_context_exit_sends_nothing_more(serve
     assert not server.is_running
 
 
+@pytest.mark.srs("SRS-054", "SRS-059")
 def test_using_a_client_that_is_not_connected_raises_connection_error() -> None:
     """send/recv before connect() raise ConnectionError, saying so."""
     client = Client(port=free_port())
@@ -179,6 +192,7 @@ def test_using_a_client_that_is_not_connected_raises_connection_error() -> None:
     assert not client.ping()
 
 
+@pytest.mark.srs("SRS-060")
 def test_localhost_reaches_a_server_on_either_loopback(server: Server) -> None:
     """The name localhost finds the server whether it resolves to ::1 or 127.0.0.1 first."""
     with Client("localhost", server.port) as client:

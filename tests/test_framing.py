@@ -19,11 +19,13 @@ def feed_in_pieces(framer: LineFramer, data: bytes, cuts: list[int]) -> list[str
     return lines
 
 
+@pytest.mark.srs("SRS-006")
 def test_complete_lines_come_out_decoded_without_their_lf() -> None:
     """Each LF ends one command; the command is the text before it."""
     assert LineFramer().feed(b"ping\nset volt 3.3\n") == ["ping", "set volt 3.3"]
 
 
+@pytest.mark.srs("SRS-009")
 def test_an_unterminated_tail_is_kept_for_the_next_feed() -> None:
     """Bytes after the last LF wait for the rest of their line."""
     framer = LineFramer()
@@ -34,6 +36,7 @@ def test_an_unterminated_tail_is_kept_for_the_next_feed() -> None:
     assert framer.buffered == 0
 
 
+@pytest.mark.srs("SRS-006", "SRS-007", "SRS-008")
 @pytest.mark.parametrize(
     ("data", "lines"),
     [
@@ -50,6 +53,7 @@ def test_exactly_one_cr_before_lf_is_dropped(data: bytes, lines: list[str]) -> N
     assert LineFramer().feed(data) == lines
 
 
+@pytest.mark.srs("SRS-007")
 def test_a_cr_and_lf_split_across_feeds_still_drop_the_cr() -> None:
     """CR at the end of one read and LF at the start of the next make one CRLF."""
     framer = LineFramer()
@@ -57,6 +61,7 @@ def test_a_cr_and_lf_split_across_feeds_still_drop_the_cr() -> None:
     assert framer.feed(b"\n") == ["cmd"]
 
 
+@pytest.mark.srs("SRS-009")
 def test_a_character_split_across_feeds_arrives_whole() -> None:
     """A multi-byte UTF-8 character cut between reads is joined before decoding."""
     framer = LineFramer()
@@ -64,6 +69,7 @@ def test_a_character_split_across_feeds_arrives_whole() -> None:
     assert framer.feed(b"\xa9\n") == ["café"]
 
 
+@pytest.mark.srs("SRS-011")
 def test_an_undecodable_line_becomes_an_invalid_line_with_its_bytes() -> None:
     """Invalid UTF-8 yields InvalidLine('undecodable') and the neighbours decode normally."""
     assert LineFramer().feed(b"ok\n\xff\xfe\r\nfine\n") == [
@@ -73,6 +79,7 @@ def test_an_undecodable_line_becomes_an_invalid_line_with_its_bytes() -> None:
     ]
 
 
+@pytest.mark.srs("SRS-029")
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -94,6 +101,7 @@ def test_the_limit_counts_every_byte_before_lf_cr_included(
     assert fed_bytewise == expected
 
 
+@pytest.mark.srs("SRS-029")
 def test_the_limit_holds_for_a_multibyte_line_in_a_large_batch() -> None:
     """Byte length, not character count, decides: 3 'é' are 6 bytes."""
     framer = LineFramer(max_line_bytes=5)
@@ -107,6 +115,7 @@ def test_the_limit_holds_for_a_multibyte_line_in_a_large_batch() -> None:
     ]
 
 
+@pytest.mark.srs("SRS-030")
 def test_an_overlong_line_is_discarded_while_it_streams_in() -> None:
     """The framer never holds more than the limit of a line that has no LF yet."""
     framer = LineFramer(max_line_bytes=1000)
@@ -118,6 +127,7 @@ def test_an_overlong_line_is_discarded_while_it_streams_in() -> None:
     assert framer.buffered == 0
 
 
+@pytest.mark.srs("SRS-024")
 def test_feed_eof_drops_the_unfinished_line_and_says_how_much() -> None:
     """At EOF an unterminated tail is never a command."""
     framer = LineFramer()
@@ -127,6 +137,7 @@ def test_feed_eof_drops_the_unfinished_line_and_says_how_much() -> None:
     assert framer.feed_eof() == 0
 
 
+@pytest.mark.srs("SRS-024")
 def test_feed_eof_counts_a_discarded_overlong_tail() -> None:
     """The bytes of an overlong line cut by EOF count as lost, and the framer resets."""
     framer = LineFramer(max_line_bytes=4)
@@ -135,6 +146,7 @@ def test_feed_eof_counts_a_discarded_overlong_tail() -> None:
     assert framer.feed(b"ok\n") == ["ok"]
 
 
+@pytest.mark.srs("SRS-013")
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii", "cp1252"])
 def test_other_ascii_compatible_encodings_are_honoured(encoding: str) -> None:
     """The encoding option decides how lines are decoded."""
@@ -146,6 +158,7 @@ def test_other_ascii_compatible_encodings_are_honoured(encoding: str) -> None:
         assert framer.feed(b"\xe9\n") == ["é"]
 
 
+@pytest.mark.srs("SRS-013")
 def test_an_encoding_that_is_not_ascii_compatible_is_refused() -> None:
     """UTF-16 does not encode LF as 0x0A, so framing on LF cannot work."""
     with pytest.raises(ValueError, match="not ASCII-compatible"):
@@ -158,6 +171,7 @@ def test_a_limit_below_one_is_refused() -> None:
         LineFramer(max_line_bytes=0)
 
 
+@pytest.mark.srs("SRS-085")
 def test_feeding_a_long_line_one_byte_at_a_time_stays_linear() -> None:
     """A 200 KiB line fed bytewise completes quickly (no quadratic re-copying)."""
     framer = LineFramer()
@@ -195,6 +209,7 @@ def reference_lines(data: bytes, limit: int) -> list[str | InvalidLine]:
     return result
 
 
+@pytest.mark.srs("SRS-009", "SRS-082")
 @settings(max_examples=400, deadline=None)
 @given(
     data=stream_bytes,
@@ -211,6 +226,7 @@ def test_any_split_of_a_stream_gives_the_lines_of_the_whole(
     assert feed_in_pieces(LineFramer(max_line_bytes=limit), data, cuts) == expected
 
 
+@pytest.mark.srs("SRS-030", "SRS-083")
 @settings(max_examples=200, deadline=None)
 @given(data=stream_bytes, limit=st.integers(1, 20))
 def test_the_buffer_never_exceeds_the_limit(data: bytes, limit: int) -> None:

@@ -37,6 +37,7 @@ def _openbsd_nc() -> str | None:
 NC = _openbsd_nc()
 
 
+@pytest.mark.srs("SRS-135")
 def test_linesock_client(serve: Serve) -> None:
     """linesock.Client's request() returns each command's answers."""
     running = serve()
@@ -47,6 +48,7 @@ def test_linesock_client(serve: Serve) -> None:
     assert answers == ANSWERS
 
 
+@pytest.mark.srs("SRS-131")
 def test_raw_socket_with_lf(serve: Serve) -> None:
     """A raw socket writing LF-terminated lines gets the exact answer bytes."""
     running = serve()
@@ -54,6 +56,7 @@ def test_raw_socket_with_lf(serve: Serve) -> None:
     assert converse(running.port, script) == "".join(f"{a}\n" for a in ANSWERS).encode()
 
 
+@pytest.mark.srs("SRS-007", "SRS-132")
 def test_telnet_style_crlf(serve: Serve) -> None:
     """A telnet-style peer ending every line with CRLF gets the same answers."""
     running = serve()
@@ -61,6 +64,7 @@ def test_telnet_style_crlf(serve: Serve) -> None:
     assert converse(running.port, script) == "".join(f"{a}\n" for a in ANSWERS).encode()
 
 
+@pytest.mark.srs("SRS-133")
 @pytest.mark.needs_nc
 @pytest.mark.skipif(NC is None, reason="OpenBSD netcat (Debian netcat-openbsd) is not installed")
 def test_openbsd_netcat_with_crlf(serve: Serve) -> None:
@@ -78,6 +82,7 @@ def test_openbsd_netcat_with_crlf(serve: Serve) -> None:
     assert result.stdout == "".join(f"{a}\n" for a in ANSWERS).encode()
 
 
+@pytest.mark.srs("SRS-108", "SRS-134")
 def test_socket_oneline_client(serve: Serve) -> None:
     """The real socket-oneline 1.2.0 client connects (ping/pong), sends and reads answers."""
     socket_oneline = pytest.importorskip("socket_oneline")

@@ -22,6 +22,7 @@ Serve = Callable[..., RunningServer]
 # -- Rule 1: TCP, one server per port, port 0 picks a free port -------------
 
 
+@pytest.mark.srs("SRS-001", "SRS-002")
 def test_port_zero_reports_the_real_port_and_serves_on_it(serve: Serve) -> None:
     """A server asked for port 0 reports the port the OS chose, and answers there."""
     running = serve()
@@ -30,6 +31,7 @@ def test_port_zero_reports_the_real_port_and_serves_on_it(serve: Serve) -> None:
     assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
 
 
+@pytest.mark.srs("SRS-003")
 def test_a_second_server_on_the_same_port_fails(serve: Serve) -> None:
     """Only one server can listen on a port."""
     running = serve()
@@ -40,6 +42,7 @@ def test_a_second_server_on_the_same_port_fails(serve: Serve) -> None:
 # -- Rule 2: one client session at a time, the others wait in order ---------
 
 
+@pytest.mark.srs("SRS-004")
 def test_a_waiting_client_is_served_only_after_the_current_one_leaves(serve: Serve) -> None:
     """A second client's commands wait, unanswered, until the first client disconnects."""
     running = serve()
@@ -53,6 +56,7 @@ def test_a_waiting_client_is_served_only_after_the_current_one_leaves(serve: Ser
         assert read_exactly(second, 7) == b"second\n"
 
 
+@pytest.mark.srs("SRS-005")
 def test_waiting_clients_are_served_in_arrival_order_and_lose_nothing(serve: Serve) -> None:
     """Clients queued behind a session are served one by one, in the order they connected."""
     running = serve()
@@ -74,6 +78,7 @@ def test_waiting_clients_are_served_in_arrival_order_and_lose_nothing(serve: Ser
 # -- Rule 3: a command is the bytes up to LF; one CR before it is dropped ----
 
 
+@pytest.mark.srs("SRS-006", "SRS-007", "SRS-008")
 @pytest.mark.parametrize(
     ("sent", "answer"),
     [
@@ -97,12 +102,14 @@ def test_a_command_is_the_bytes_before_lf_less_one_cr(
     assert converse(running.port, sent + b"disconnect\n") == answer
 
 
+@pytest.mark.srs("SRS-008", "SRS-086")
 def test_thousands_of_empty_lines_are_thousands_of_commands(serve: Serve) -> None:
     """Every empty line reaches the handler as an empty command."""
     running = serve()
     assert converse(running.port, b"\n" * 5000 + b"disconnect\n") == b"ack:\n" * 5000
 
 
+@pytest.mark.srs("SRS-009", "SRS-010")
 def test_a_command_written_one_byte_at_a_time_arrives_whole(serve: Serve) -> None:
     """How the bytes are split into packets does not change the command."""
     running = serve()
@@ -115,6 +122,7 @@ def test_a_command_written_one_byte_at_a_time_arrives_whole(serve: Serve) -> Non
 # -- Rule 4: UTF-8 commands; an undecodable line is answered `invalid` -------
 
 
+@pytest.mark.srs("SRS-010")
 def test_utf8_commands_arrive_whole(serve: Serve) -> None:
     """Multi-byte characters, 4-byte ones included, reach the handler intact."""
     running = serve()
@@ -122,6 +130,7 @@ def test_utf8_commands_arrive_whole(serve: Serve) -> None:
     assert converse(running.port, f"{text}\ndisconnect\n".encode()) == (text[5:] + "\n").encode()
 
 
+@pytest.mark.srs("SRS-011")
 @pytest.mark.parametrize(
     "line",
     [
@@ -146,6 +155,7 @@ def test_an_undecodable_line_is_answered_invalid_and_the_session_goes_on(
     )
 
 
+@pytest.mark.srs("SRS-011", "SRS-086")
 def test_every_single_byte_value_gets_exactly_one_answer(serve: Serve) -> None:
     """Each byte value alone on a line is one command: ASCII is acked, the rest are invalid."""
     running = serve()
@@ -166,6 +176,7 @@ def test_every_single_byte_value_gets_exactly_one_answer(serve: Serve) -> None:
 # -- Rule 5: zero, one or more answer lines, in command order ---------------
 
 
+@pytest.mark.srs("SRS-014", "SRS-015")
 def test_answers_come_in_command_order_with_any_number_of_lines(serve: Serve) -> None:
     """None answers nothing, a list answers each line, and order follows the commands."""
     running = serve()
@@ -173,12 +184,14 @@ def test_answers_come_in_command_order_with_any_number_of_lines(serve: Serve) ->
     assert converse(running.port, script) == b"line 1\nline 2\nline 3\none\ntwo\n"
 
 
+@pytest.mark.srs("SRS-017")
 def test_an_answer_holding_lf_is_dropped_not_split(serve: Serve) -> None:
     """A handler answer with LF never reaches the wire as extra lines; the next answer follows."""
     running = serve()
     assert converse(running.port, b"lf\necho next\ndisconnect\n") == b"next\n"
 
 
+@pytest.mark.srs("SRS-016")
 def test_the_server_never_speaks_first(serve: Serve) -> None:
     """A connected client that sends nothing receives nothing."""
     running = serve()
@@ -189,12 +202,14 @@ def test_the_server_never_speaks_first(serve: Serve) -> None:
 # -- Rule 6: the built-in commands ------------------------------------------
 
 
+@pytest.mark.srs("SRS-018")
 def test_ping_is_answered_pong(serve: Serve) -> None:
     """`ping` gets `pong`, whatever the handler would have said."""
     running = serve()
     assert converse(running.port, b"ping\r\nping\ndisconnect\n") == b"pong\npong\n"
 
 
+@pytest.mark.srs("SRS-020")
 def test_disconnect_flushes_earlier_answers_closes_and_serves_the_next_client(
     serve: Serve,
 ) -> None:
@@ -204,6 +219,7 @@ def test_disconnect_flushes_earlier_answers_closes_and_serves_the_next_client(
     assert converse(running.port, b"echo next\ndisconnect\n") == b"next\n"
 
 
+@pytest.mark.srs("SRS-022")
 def test_lines_after_disconnect_in_the_same_packet_are_not_run(serve: Serve) -> None:
     """Commands that follow `disconnect` in one write are never answered."""
     running = serve()
@@ -211,6 +227,7 @@ def test_lines_after_disconnect_in_the_same_packet_are_not_run(serve: Serve) -> 
     assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
 
 
+@pytest.mark.srs("SRS-021")
 def test_shutdown_answers_earlier_commands_then_stops_the_server(serve: Serve) -> None:
     """`shutdown` flushes earlier answers, closes, and the server stops listening."""
     running = serve()
@@ -220,6 +237,7 @@ def test_shutdown_answers_earlier_commands_then_stops_the_server(serve: Serve) -
         socket.create_connection(("127.0.0.1", running.port), timeout=5).close()
 
 
+@pytest.mark.srs("SRS-073")
 def test_shutdown_can_be_refused_and_then_acts_as_disconnect(serve: Serve) -> None:
     """With remote shutdown off, `shutdown` ends only the client's own session."""
     running = serve(allow_remote_shutdown=False)
@@ -228,6 +246,7 @@ def test_shutdown_can_be_refused_and_then_acts_as_disconnect(serve: Serve) -> No
     assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
 
 
+@pytest.mark.srs("SRS-024")
 def test_a_shutdown_fragment_without_lf_does_not_stop_the_server(serve: Serve) -> None:
     """An unterminated `shutdown` at close is never run."""
     running = serve()
@@ -263,6 +282,7 @@ def _half_close_mid_line(port: int) -> None:
         assert read_until_eof(sock) == b""
 
 
+@pytest.mark.srs("SRS-023")
 @pytest.mark.parametrize(
     "vanish", [_close_mid_line, _reset_mid_line, _half_close_mid_line], ids=lambda f: f.__name__
 )
@@ -286,6 +306,7 @@ def test_a_client_that_vanishes_mid_line_leaves_the_server_idle_and_ready(
         assert read_until_eof(idle) == b""
 
 
+@pytest.mark.srs("SRS-025")
 def test_a_client_that_half_closes_after_its_commands_gets_every_answer(serve: Serve) -> None:
     """Half-closing after complete commands still yields all answers, then EOF."""
     running = serve()
@@ -296,6 +317,7 @@ def test_a_client_that_half_closes_after_its_commands_gets_every_answer(serve: S
     assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
 
 
+@pytest.mark.srs("SRS-079")
 def test_a_client_that_connects_and_leaves_silently_frees_the_slot(serve: Serve) -> None:
     """Many clients that connect and vanish in a row never block the next one."""
     running = serve()
@@ -307,6 +329,7 @@ def test_a_client_that_connects_and_leaves_silently_frees_the_slot(serve: Serve)
 # -- Rule 8: a handler that raises is logged; the session goes on -----------
 
 
+@pytest.mark.srs("SRS-026")
 def test_a_raising_handler_answers_nothing_and_the_session_goes_on(serve: Serve) -> None:
     """A handler exception sends no line; the next commands are answered as usual."""
     running = serve()
@@ -318,6 +341,7 @@ def test_a_raising_handler_answers_nothing_and_the_session_goes_on(serve: Serve)
 # -- Rule 9: pipelining ------------------------------------------------------
 
 
+@pytest.mark.srs("SRS-015", "SRS-027")
 def test_pipelined_commands_are_all_answered_in_order_before_disconnect(serve: Serve) -> None:
     """Thousands of commands in one write are each answered once, in order."""
     running = serve()
@@ -328,6 +352,7 @@ def test_pipelined_commands_are_all_answered_in_order_before_disconnect(serve: S
     assert answers == [b"%d" % number for number in range(count)]
 
 
+@pytest.mark.srs("SRS-009", "SRS-027")
 def test_pipelined_commands_split_at_every_boundary_give_the_same_answers(serve: Serve) -> None:
     """Writing a script in pieces of every size from 1 to 9 bytes does not change the answers."""
     running = serve()
@@ -346,6 +371,7 @@ def test_pipelined_commands_split_at_every_boundary_give_the_same_answers(serve:
 LIMIT = 64
 
 
+@pytest.mark.srs("SRS-029")
 @pytest.mark.parametrize(
     ("length", "answer"),
     [(LIMIT - 1, b"ack"), (LIMIT, b"ack"), (LIMIT + 1, b"invalid")],
@@ -361,6 +387,7 @@ def test_the_line_limit_counts_every_byte_before_lf(
     assert converse(running.port, line + b"\nping\ndisconnect\n") == expected + b"pong\n"
 
 
+@pytest.mark.srs("SRS-029")
 def test_a_cr_counts_toward_the_line_limit(serve: Serve) -> None:
     """The CR of CRLF is one of the counted bytes."""
     running = serve(max_line_bytes=LIMIT)
@@ -368,6 +395,7 @@ def test_a_cr_counts_toward_the_line_limit(serve: Serve) -> None:
     assert converse(running.port, script) == b"invalid\nack:" + b"x" * (LIMIT - 1) + b"\n"
 
 
+@pytest.mark.srs("SRS-030")
 def test_an_overlong_line_streamed_in_pieces_is_answered_invalid_once(serve: Serve) -> None:
     """A line far over the limit, sent in many writes, gets one `invalid`; service goes on."""
     running = serve(max_line_bytes=LIMIT)
@@ -381,12 +409,14 @@ def test_an_overlong_line_streamed_in_pieces_is_answered_invalid_once(serve: Ser
 # -- Access: the shared token and HTTP refusal ---------------------------------
 
 
+@pytest.mark.srs("SRS-065")
 def test_with_a_token_the_first_command_must_authenticate(serve: Serve) -> None:
     """`auth TOKEN` is answered `ok` and the session proceeds as usual."""
     running = serve(token="s3cret")
     assert converse(running.port, b"auth s3cret\r\necho in\ndisconnect\n") == b"ok\nin\n"
 
 
+@pytest.mark.srs("SRS-066")
 @pytest.mark.parametrize(
     "first",
     [b"auth wrong", b"auth s3cre", b"auth s3cret2", b"auth  s3cret", b"ping", b"\xff", b"auth"],
@@ -403,6 +433,7 @@ def test_a_bad_or_missing_auth_is_answered_unauthorized_and_closed(
         assert running.stats.auth_failures == 1
 
 
+@pytest.mark.srs("SRS-071")
 @pytest.mark.parametrize(
     "request_head",
     [
@@ -423,6 +454,7 @@ def test_a_first_line_that_looks_like_http_closes_without_an_answer(
         assert running.stats.http_refusals == 1
 
 
+@pytest.mark.srs("SRS-071")
 def test_http_words_after_the_first_line_are_ordinary_commands(serve: Serve) -> None:
     """Only the first line is checked for HTTP; later lines go to the handler."""
     running = serve()

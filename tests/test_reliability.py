@@ -19,6 +19,7 @@ Serve = Callable[..., RunningServer]
 MiB = 1024 * 1024
 
 
+@pytest.mark.srs("SRS-030", "SRS-076")
 @pytest.mark.parametrize(
     "total",
     [
@@ -47,6 +48,7 @@ def test_a_huge_line_without_lf_keeps_server_memory_bounded(serve: Serve, total:
         assert running.stats.overlong_lines == 1
 
 
+@pytest.mark.srs("SRS-078")
 def test_a_client_that_resets_in_the_middle_of_a_long_answer_does_not_hurt(
     serve: Serve,
 ) -> None:
@@ -61,6 +63,7 @@ def test_a_client_that_resets_in_the_middle_of_a_long_answer_does_not_hurt(
     assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
 
 
+@pytest.mark.srs("SRS-033")
 def test_a_client_trickling_bytes_is_not_idle(serve: Serve) -> None:
     """idle_timeout measures silence, not how long a line takes: a slow line completes."""
     running = serve(idle_timeout=0.5)
@@ -73,12 +76,14 @@ def test_a_client_trickling_bytes_is_not_idle(serve: Serve) -> None:
         assert read_until_eof(sock) == b""
 
 
+@pytest.mark.srs("SRS-033")
 def test_a_handler_slower_than_the_idle_timeout_still_answers(serve: Serve) -> None:
     """The idle clock stops while the client waits for an answer."""
     running = serve(idle_timeout=0.2)
     assert converse(running.port, b"sleep 0.5\necho after\ndisconnect\n") == b"slept\nafter\n"
 
 
+@pytest.mark.srs("SRS-032")
 def test_a_silent_client_is_disconnected_after_idle_timeout(serve: Serve) -> None:
     """A client that sends nothing is closed after idle_timeout, freeing the slot."""
     running = serve(idle_timeout=0.2)
@@ -92,6 +97,7 @@ def test_a_silent_client_is_disconnected_after_idle_timeout(serve: Serve) -> Non
         assert running.stats.idle_disconnects == 1
 
 
+@pytest.mark.srs("SRS-077")
 def test_a_thousand_clients_connecting_and_vanishing_leak_no_descriptors(serve: Serve) -> None:
     """1,000 clients that vanish (some mid-line) leave the server's descriptor count as it was."""
     running = serve()
@@ -108,6 +114,7 @@ def test_a_thousand_clients_connecting_and_vanishing_leak_no_descriptors(serve: 
     )
 
 
+@pytest.mark.srs("SRS-081")
 @pytest.mark.parametrize(
     ("sessions", "commands"),
     [pytest.param(40, 500, id="short"), pytest.param(400, 5000, id="long", marks=pytest.mark.slow)],
@@ -133,6 +140,7 @@ def test_soak_every_answer_arrives_exactly_once_in_order(
         assert running.stats.commands == sessions * (commands + 1)
 
 
+@pytest.mark.srs("SRS-034", "SRS-035")
 def test_a_client_that_never_reads_long_answers_cannot_grow_server_memory(serve: Serve) -> None:
     """Commands whose answers are 1000x their size, never read: memory stays flat, then freed."""
     running = serve(write_timeout=1.0)

@@ -30,6 +30,7 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@pytest.mark.srs("SRS-036", "SRS-041")
 def test_start_returns_once_clients_can_connect() -> None:
     """Right after start() a client is served, with no sleep in between."""
     server = Server(protocol_handler)
@@ -42,6 +43,7 @@ def test_start_returns_once_clients_can_connect() -> None:
     assert not server.is_running
 
 
+@pytest.mark.srs("SRS-001", "SRS-041", "SRS-042")
 def test_the_default_address_is_loopback() -> None:
     """Server() listens on 127.0.0.1 unless told otherwise."""
     with Server(protocol_handler) as server:
@@ -49,12 +51,14 @@ def test_the_default_address_is_loopback() -> None:
         assert repr(server) == f"<linesock.Server 127.0.0.1:{server.port} running=True>"
 
 
+@pytest.mark.srs("SRS-042")
 def test_port_before_listening_is_an_error() -> None:
     """Asking for the port of a server that does not listen yet raises RuntimeError."""
     with pytest.raises(RuntimeError, match="not listening yet"):
         _ = Server(protocol_handler).port
 
 
+@pytest.mark.srs("SRS-021", "SRS-037")
 def test_serve_forever_returns_after_a_client_shutdown() -> None:
     """serve_forever() blocks the calling thread until a client sends shutdown."""
     server = Server(protocol_handler)
@@ -67,6 +71,7 @@ def test_serve_forever_returns_after_a_client_shutdown() -> None:
     assert not server.is_running
 
 
+@pytest.mark.srs("SRS-038")
 def test_stop_from_another_thread_ends_a_connected_session() -> None:
     """stop() closes the current client's connection and waits for the server to end."""
     server = Server(protocol_handler)
@@ -79,6 +84,7 @@ def test_stop_from_another_thread_ends_a_connected_session() -> None:
         assert read_until_eof(sock) == b""
 
 
+@pytest.mark.srs("SRS-039")
 def test_stop_from_inside_a_handler_answers_then_stops() -> None:
     """A handler may call stop(): its answer still goes out, then the server stops."""
     holder: list[Server] = []
@@ -96,6 +102,7 @@ def test_stop_from_inside_a_handler_answers_then_stops() -> None:
     assert server._finished.wait(WAIT)
 
 
+@pytest.mark.srs("SRS-040")
 def test_stop_is_idempotent_and_works_before_start() -> None:
     """stop() on a never-started or already-stopped server does nothing harmful."""
     Server(protocol_handler).stop()
@@ -106,6 +113,7 @@ def test_stop_is_idempotent_and_works_before_start() -> None:
     assert not server.is_running
 
 
+@pytest.mark.srs("SRS-040")
 def test_a_stopped_server_cannot_be_restarted() -> None:
     """Servers are single-use; restarting says to create a new one."""
     server = Server(protocol_handler)
@@ -115,6 +123,7 @@ def test_a_stopped_server_cannot_be_restarted() -> None:
         server.start()
 
 
+@pytest.mark.srs("SRS-041", "SRS-080")
 def test_a_hundred_start_stop_cycles_on_one_port_never_hit_address_in_use() -> None:
     """A new server can take the port of one that just stopped, after real sessions."""
     first = Server(protocol_handler)
@@ -128,6 +137,7 @@ def test_a_hundred_start_stop_cycles_on_one_port_never_hit_address_in_use() -> N
         assert not server.is_running
 
 
+@pytest.mark.srs("SRS-043")
 def test_future_answers_go_out_in_command_order() -> None:
     """A handler may return a Future resolved on another thread; order is kept."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
@@ -168,6 +178,7 @@ def test_an_awaitable_answer_is_refused_by_the_threaded_server(
     assert "cannot await" in caplog.text
 
 
+@pytest.mark.srs("SRS-026", "SRS-046")
 def test_a_raising_handler_is_logged_with_its_traceback(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -181,6 +192,7 @@ def test_a_raising_handler_is_logged_with_its_traceback(
     assert "the test asked the handler to fail" in caplog.text
 
 
+@pytest.mark.srs("SRS-017")
 def test_an_answer_with_lf_is_logged_as_a_programming_error(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -192,6 +204,7 @@ def test_an_answer_with_lf_is_logged_as_a_programming_error(
     )
 
 
+@pytest.mark.srs("SRS-017")
 @pytest.mark.parametrize(
     ("answer", "problem"),
     [(b"bytes", "returned bytes, not str"), ([1], "answered with int, not str"), (3.5, "float")],
@@ -206,6 +219,7 @@ def test_answers_that_are_not_text_are_dropped_and_logged(
     assert problem in caplog.text
 
 
+@pytest.mark.srs("SRS-012", "SRS-045")
 def test_a_custom_invalid_hook_answers_invalid_lines() -> None:
     """on_invalid decides the answer to undecodable and overlong lines."""
 
@@ -218,6 +232,7 @@ def test_a_custom_invalid_hook_answers_invalid_lines() -> None:
         assert (server.stats.invalid_lines, server.stats.overlong_lines) == (1, 1)
 
 
+@pytest.mark.srs("SRS-045")
 def test_stats_count_sessions_commands_and_errors(server: Server) -> None:
     """The counters follow what the server saw."""
     converse(server.port, b"echo a\n\xff\nraise\ndisconnect\n")
@@ -231,6 +246,7 @@ def test_stats_count_sessions_commands_and_errors(server: Server) -> None:
     )
 
 
+@pytest.mark.srs("SRS-077")
 def test_a_thousand_vanishing_clients_leak_no_file_descriptors(server: Server) -> None:
     """Clients that connect and vanish, even mid-line, leave no descriptor behind."""
     converse(server.port, b"ping\ndisconnect\n")
@@ -246,6 +262,7 @@ def test_a_thousand_vanishing_clients_leak_no_file_descriptors(server: Server) -
     assert server.stats.sessions == 1002
 
 
+@pytest.mark.srs("SRS-032", "SRS-045")
 def test_idle_timeout_disconnects_a_silent_client_and_serves_the_next() -> None:
     """A client silent for idle_timeout is disconnected so the next one is served."""
     with Server(protocol_handler, idle_timeout=0.2) as server:
@@ -256,6 +273,7 @@ def test_idle_timeout_disconnects_a_silent_client_and_serves_the_next() -> None:
         assert server.stats.idle_disconnects == 1
 
 
+@pytest.mark.srs("SRS-034", "SRS-035")
 def test_a_client_that_never_reads_is_dropped_after_write_timeout() -> None:
     """Back-pressure: the server stops reading a client that does not read, then drops it."""
     big = "x" * 65536
@@ -275,6 +293,7 @@ def test_a_client_that_never_reads_is_dropped_after_write_timeout() -> None:
             hog.close()
 
 
+@pytest.mark.srs("SRS-013", "SRS-044")
 @pytest.mark.parametrize(
     ("option", "message"),
     [
@@ -293,18 +312,21 @@ def test_impossible_options_are_refused_at_construction(
         Server(protocol_handler, **option)
 
 
+@pytest.mark.srs("SRS-044")
 def test_an_unknown_option_is_a_type_error() -> None:
     """A misspelled option is not silently ignored."""
     with pytest.raises(TypeError, match="max_line_byte"):
         Server(protocol_handler, max_line_byte=5)
 
 
+@pytest.mark.srs("SRS-072")
 def test_http_refusal_can_be_turned_off() -> None:
     """With reject_http=False a first line like HTTP reaches the handler."""
     with Server(protocol_handler, reject_http=False) as server:
         assert converse(server.port, b"GET / HTTP/1.1\ndisconnect\n") == b"ack:GET / HTTP/1.1\n"
 
 
+@pytest.mark.srs("SRS-072")
 def test_the_http_warning_is_logged_at_most_once_a_minute(
     server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -318,6 +340,7 @@ def test_the_http_warning_is_logged_at_most_once_a_minute(
     assert server.stats.http_refusals == 5
 
 
+@pytest.mark.srs("SRS-069")
 def test_the_token_never_appears_in_logs_or_repr(caplog: pytest.LogCaptureFixture) -> None:
     """Neither a failed nor a good auth writes the token anywhere."""
     with (
@@ -331,6 +354,7 @@ def test_the_token_never_appears_in_logs_or_repr(caplog: pytest.LogCaptureFixtur
     assert "failed to authenticate" in caplog.text
 
 
+@pytest.mark.srs("SRS-070")
 @pytest.mark.parametrize("token", ["", "two words", "line\nbreak"])
 def test_a_token_that_cannot_be_sent_as_one_word_is_refused(token: str) -> None:
     """The token must fit `auth TOKEN` on one line."""
@@ -338,6 +362,7 @@ def test_a_token_that_cannot_be_sent_as_one_word_is_refused(token: str) -> None:
         Server(protocol_handler, token=token)
 
 
+@pytest.mark.srs("SRS-074")
 @pytest.mark.parametrize(
     ("address", "options", "warned"),
     [
@@ -359,6 +384,7 @@ def test_an_address_beyond_loopback_without_tls_or_token_is_warned_about(
     assert ("not a loopback address" in caplog.text) is warned
 
 
+@pytest.mark.srs("SRS-074")
 def test_listening_on_loopback_logs_no_exposure_warning(caplog: pytest.LogCaptureFixture) -> None:
     """The server runs the exposure check when it listens; loopback stays quiet."""
     with caplog.at_level(logging.INFO, logger="linesock"), Server(protocol_handler) as server:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -16,6 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import handlers
 from linesock import Server
 from wire import WAIT, connect, read_exactly, read_until_eof
+
+pytestmark = pytest.mark.srs("SRS-084")
 
 words = st.text(alphabet="abcxyzé€ 0123456789", min_size=0, max_size=12)
 

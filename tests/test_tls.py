@@ -44,6 +44,7 @@ def tls_converse(port: int, context: ssl.SSLContext, data: bytes) -> bytes:
         return read_until_eof(sock)
 
 
+@pytest.mark.srs("SRS-061")
 def test_a_tls_session_speaks_the_same_protocol(
     serve: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
@@ -54,6 +55,7 @@ def test_a_tls_session_speaks_the_same_protocol(
     assert tls_converse(running.port, client_context, script) == expected
 
 
+@pytest.mark.srs("SRS-061")
 def test_the_client_speaks_tls(
     serve: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
@@ -65,6 +67,7 @@ def test_the_client_speaks_tls(
         assert client.request("echo by name") == ["by name"]
 
 
+@pytest.mark.srs("SRS-063")
 def test_a_plain_tcp_client_on_a_tls_port_is_dropped_and_the_server_goes_on(
     serve: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
@@ -80,6 +83,7 @@ def test_a_plain_tcp_client_on_a_tls_port_is_dropped_and_the_server_goes_on(
     assert tls_converse(running.port, client_context, b"ping\ndisconnect\n") == b"pong\n"
 
 
+@pytest.mark.srs("SRS-062")
 def test_a_client_that_does_not_trust_the_certificate_cannot_connect(
     serve: Serve, server_context: ssl.SSLContext
 ) -> None:
@@ -89,6 +93,7 @@ def test_a_client_that_does_not_trust_the_certificate_cannot_connect(
         Client(port=running.port, ssl_context=ssl.create_default_context()).connect()
 
 
+@pytest.mark.srs("SRS-062")
 def test_a_certificate_for_another_name_is_refused(
     serve: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
@@ -99,6 +104,7 @@ def test_a_certificate_for_another_name_is_refused(
         client.connect()
 
 
+@pytest.mark.srs("SRS-064")
 def test_mutual_tls_serves_a_client_with_a_certificate_and_refuses_one_without(
     serve: Serve, authority: trustme.CA, server_context: ssl.SSLContext
 ) -> None:
@@ -119,6 +125,7 @@ def test_mutual_tls_serves_a_client_with_a_certificate_and_refuses_one_without(
         assert client.request("echo trusted") == ["trusted"]
 
 
+@pytest.mark.srs("SRS-065", "SRS-067")
 def test_the_client_authenticates_with_its_token(serve: Serve) -> None:
     """Client(token=...) sends auth first; connect() then succeeds."""
     running = serve(token="rig-42")
@@ -126,6 +133,7 @@ def test_the_client_authenticates_with_its_token(serve: Serve) -> None:
         assert client.request("echo hi") == ["hi"]
 
 
+@pytest.mark.srs("SRS-066", "SRS-067")
 def test_a_wrong_token_makes_connect_fail_clearly(serve: Serve) -> None:
     """A refused token is a ConnectionError that says so, and the server goes on."""
     running = serve(token="rig-42")
@@ -137,6 +145,7 @@ def test_a_wrong_token_makes_connect_fail_clearly(serve: Serve) -> None:
         assert client.ping()
 
 
+@pytest.mark.srs("SRS-061", "SRS-065")
 def test_token_and_tls_together(
     serve: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
