@@ -360,7 +360,8 @@ class Traceability:
         rows = []
         for identifier, requirement in self.requirements.items():
             outcomes = {nodeid: self.records[nodeid].outcome for nodeid in tests_of[identifier]}
-            row = _judge(requirement, outcomes, whole_suite)
+            reasons = [self.records[nodeid].skip_reason for nodeid in tests_of[identifier]]
+            row = _judge(requirement, outcomes, whole_suite, {r for r in reasons if r})
             rows.append(row)
             if row.result == "fail":
                 problems.append(f"{identifier} failed: {row.note}")
@@ -378,21 +379,17 @@ class Traceability:
             narrowing.append(f"-m {config.option.markexpr!r}")
         if self.deselected:
             narrowing.append(f"{self.deselected} tests deselected")
-        testpaths = [config.rootpath / path for path in config.getini("testpaths")] or [
-            config.rootpath
+        testpaths = [(config.rootpath / path).resolve() for path in config.getini("testpaths")] or [
+            config.rootpath.resolve()
         ]
-        given = []
-        for arg in config.args:
-            if "::" in arg:
-                narrowing.append(f"node id {arg}")
-            else:
-                given.append((config.invocation_params.dir / arg).resolve())
-        for testpath in testpaths:
-            if not any(
-                path == testpath.resolve() or path in testpath.resolve().parents for path in given
-            ):
-                narrowing.append("paths " + " ".join(config.args))
-                break
+        narrowing += [f"node id {arg}" for arg in config.args if "::" in arg]
+        paths = [arg for arg in config.args if "::" not in arg]
+        given = [(config.invocation_params.dir / arg).resolve() for arg in paths]
+        if given and not all(
+            any(path == testpath or path in testpath.parents for path in given)
+            for testpath in testpaths
+        ):
+            narrowing.append("paths " + " ".join(paths))
         only = ", collect only" if config.option.collectonly else ""
         if narrowing:
             return False, "partial run (" + "; ".join(narrowing) + only + ")"
@@ -478,7 +475,12 @@ class Traceability:
             terminalreporter.stats.setdefault("traceability failure", []).append(report)
 
 
-def _judge(requirement: Requirement, outcomes: dict[str, Outcome], whole_suite: bool) -> _Row:
+def _judge(
+    requirement: Requirement,
+    outcomes: dict[str, Outcome],
+    whole_suite: bool,
+    skip_reasons: set[str],
+) -> _Row:
     """A requirement's result from its tests' outcomes, with a note saying why."""
     tests = list(outcomes)
     counts = Counter(outcomes.values())
@@ -490,7 +492,7 @@ def _judge(requirement: Requirement, outcomes: dict[str, Outcome], whole_suite: 
     if not tests:
         note = "no test verifies it" if whole_suite else "no test of it in this run"
     elif counts["skipped"]:
-        note = "all its tests were skipped"
+        note = "all its tests were skipped: " + "; ".join(sorted(skip_reasons))
     else:
         note = "its tests did not run"
     return _Row(requirement, tests, outcomes, "untested", note)
