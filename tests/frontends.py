@@ -124,6 +124,7 @@ def start_asyncio_on(
     listening = threading.Event()
     stopped = threading.Event()
     servers: list[AsyncServer] = []
+    start_errors: list[BaseException] = []
     failures: list[str] = []
 
     def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -141,22 +142,22 @@ def start_asyncio_on(
         try:
             loop.run_until_complete(serve())
         except BaseException as exc:
-            failures.append(repr(exc))
-            if not servers:
-                servers_error.append(exc)
+            if servers:
+                failures.append(repr(exc))
+            else:
+                start_errors.append(exc)
         finally:
             stopped.set()
             listening.set()
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    servers_error: list[BaseException] = []
     thread = threading.Thread(target=run, name="linesock-aio-test", daemon=True)
     thread.start()
     if not listening.wait(START_TIMEOUT):
         raise AssertionError(f"the asyncio server did not listen within {START_TIMEOUT} s")
-    if servers_error:
-        raise servers_error[0]  # start_server failed: bad options, say
+    if start_errors:
+        raise start_errors[0]  # start_server failed: bad options, say
     server = servers[0]
     native_id = thread.native_id
     assert native_id is not None
