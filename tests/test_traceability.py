@@ -48,17 +48,17 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest("-p", "traceability", "-p", "no:hypothesispytest", *args)
 
 
-def report(pytester: pytest.Pytester) -> dict[str, Any]:
-    """The traceability.json the last run wrote."""
+def report(pytester: pytest.Pytester, directory: str = "out/ver") -> dict[str, Any]:
+    """The traceability.json the last run wrote (a partial run: in out/ver/partial)."""
     result: dict[str, Any] = json.loads(
-        (pytester.path / "out" / "ver" / "traceability.json").read_text()
+        (pytester.path / directory / "traceability.json").read_text()
     )
     return result
 
 
-def markdown(pytester: pytest.Pytester) -> str:
-    """The traceability.md the last run wrote."""
-    return (pytester.path / "out" / "ver" / "traceability.md").read_text()
+def markdown(pytester: pytest.Pytester, directory: str = "out/ver") -> str:
+    """The traceability.md the last run wrote (a partial run: in out/ver/partial)."""
+    return (pytester.path / directory / "traceability.md").read_text()
 
 
 # -- the plugin -------------------------------------------------------------------
@@ -274,6 +274,7 @@ def test_an_unknown_id_fails_even_a_partial_run(project: pytest.Pytester) -> Non
     result = run(project, "test_a.py")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=1)
+    assert "SRS-999" in markdown(project, "out/ver/partial")
     result.stdout.fnmatch_lines(
         ["traceability: test_a.py::test_a names 'SRS-999', which srs.json lacks"]
     )
@@ -332,7 +333,8 @@ def test_a_partial_run_reports_untested_requirements_without_failing(
     result = run(project, *args)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([f"*requirements traceability: partial run ({scope})*"])
-    assert report(project)["SRS-002"] == {
+    assert not (project.path / "out" / "ver" / "traceability.json").exists()
+    assert report(project, "out/ver/partial")["SRS-002"] == {
         "tests": [],
         "result": "untested",
         "area": "protocol",
@@ -341,7 +343,7 @@ def test_a_partial_run_reports_untested_requirements_without_failing(
         "note": "no test of it in this run",
     }
     assert "SRS-002" not in result.stdout.str()  # only the requirements the run touched
-    assert "untested requirements do not fail a partial run" in markdown(project)
+    assert "untested requirements do not fail a partial run" in markdown(project, "out/ver/partial")
 
 
 def test_the_testpaths_directory_or_the_rootdir_given_explicitly_is_the_whole_suite(

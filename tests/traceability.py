@@ -30,7 +30,9 @@ When the run fails
   ``--lf``), or only collected (``--collect-only``, which still fails on
   requirements that no test names).  A partial run reports its untested
   requirements and does not fail on them: running one file must not fail
-  because of the tests it left out.
+  because of the tests it left out.  It writes its report to
+  ``out/ver/partial/`` instead, so ``out/ver/`` keeps the last whole-suite
+  report.
 
 Settings (pyproject ``[tool.pytest.ini_options]``): ``srs_file``, the
 requirements (default ``srs.json`` at the root, validated against
@@ -341,6 +343,8 @@ class Traceability:
             return
         self.report = self._build_report(session)
         directory = self.config.rootpath / str(self.config.getini("srs_report_dir"))
+        if not self.report.whole_suite:  # keep the last whole-suite report where it is
+            directory /= "partial"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "traceability.json").write_text(_as_json(self.report), encoding="utf-8")
         (directory / "traceability.md").write_text(self._as_markdown(self.report), encoding="utf-8")
