@@ -391,3 +391,27 @@ def test_listening_on_loopback_logs_no_exposure_warning(caplog: pytest.LogCaptur
         pass
     assert f"listening on 127.0.0.1:{server.port}" in caplog.text
     assert "not a loopback address" not in caplog.text
+
+
+def test_stop_between_listen_and_serve_forever_makes_serve_forever_return() -> None:
+    """A stop() that comes before serve_forever() starts wins: serving returns at once."""
+    server = Server(protocol_handler)
+    server.listen()
+    server.stop()
+    server.serve_forever()
+    assert not server.is_running
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=WAIT).close()
+
+
+def test_stop_right_after_start_never_hangs() -> None:
+    """start() then an immediate stop(), many times over, always ends the serving thread."""
+    for _ in range(200):
+        server = Server(protocol_handler)
+        server.start()
+        server.stop(timeout=WAIT)
+        assert server._finished.is_set()
+        thread = server._background_thread
+        assert thread is not None
+        thread.join(WAIT)
+        assert not thread.is_alive()

@@ -121,8 +121,13 @@ class Server:
 
     def listen(self) -> None:
         """Bind and listen now, so clients can queue; ``start``/``serve_forever`` call it."""
-        if self._stop_requested:
-            raise RuntimeError("a stopped Server cannot be restarted; create a new one")
+        with self._lock:
+            if self._stop_requested:
+                raise RuntimeError("a stopped Server cannot be restarted; create a new one")
+            self._listen_locked()
+
+    def _listen_locked(self) -> None:
+        """Create the listening socket unless there is one; the caller holds the lock."""
         if self._listener is not None:
             return
         family, _, _, _, sockaddr = socket.getaddrinfo(
@@ -147,11 +152,17 @@ class Server:
         thread.start()
 
     def serve_forever(self) -> None:
-        """Serve clients one after another until ``stop()`` or a client's ``shutdown``."""
-        self.listen()
+        """Serve clients one after another until ``stop()`` or a client's ``shutdown``.
+
+        Returns at once if ``stop()`` came first.
+        """
+        with self._lock:
+            if self._stop_requested:
+                return
+            self._listen_locked()
+            self._serving_thread = threading.current_thread()
         listener, wake_reader = self._listener, self._wake_reader
         assert listener is not None and wake_reader is not None
-        self._serving_thread = threading.current_thread()
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(listener, selectors.EVENT_READ)
@@ -179,12 +190,13 @@ class Server:
             if self._wake_writer is not None:
                 with contextlib.suppress(OSError):  # already stopped: the pair is closed
                     self._wake_writer.send(b"x")
+            never_served = self._serving_thread is None
             on_serving_thread = threading.current_thread() is self._serving_thread
             if self._client is not None and not on_serving_thread:
                 _shutdown_quietly(self._client)
             if self._deferred_done is not None:
                 self._deferred_done.set()
-        if self._serving_thread is None:
+        if never_served:
             # Never served: just release the port.
             self._close_listener()
             self._finished.set()
