@@ -36,7 +36,7 @@ only for lines that need it (a CR to drop, an undecodable line).
 from __future__ import annotations
 
 import codecs
-from typing import Final, Literal, NamedTuple, cast
+from typing import Final, Literal, NamedTuple
 
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "InvalidLine", "LineFramer"]
 
@@ -48,6 +48,12 @@ DEFAULT_MAX_LINE_BYTES: Final = 1024 * 1024
 
 _LF: Final = b"\n"
 _CR: Final = b"\r"
+# ``13 in data`` is a plain memchr; ``b"\r" in data`` first tries the
+# argument as an integer and builds and drops a TypeError, ~0.3 us a read.
+_CR_BYTE: Final = 0x0D
+# Encodings that ``bytes.decode`` reaches without a codec registry look-up:
+# faster than calling the codec's own function, slower for any other encoding.
+_BUILT_IN_DECODERS: Final = frozenset({"utf-8", "ascii", "iso8859-1"})
 # How much of an overlong line is kept, for the log line that reports it.
 _OVERLONG_PREFIX: Final = 128
 
@@ -77,7 +83,16 @@ class LineFramer:
     ['half']
     """
 
-    __slots__ = ("_decode", "_discarded", "_discarding", "_tail", "encoding", "max_line_bytes")
+    __slots__ = (
+        "_built_in_decoder",
+        "_decode",
+        "_discarded",
+        "_discarding",
+        "_tail",
+        "encoding",
+        "had_invalid",
+        "max_line_bytes",
+    )
 
     def __init__(
         self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, encoding: str = "utf-8"
@@ -95,6 +110,7 @@ class LineFramer:
         self.max_line_bytes: Final = max_line_bytes
         self.encoding: Final = info.name
         self._decode = info.decode
+        self._built_in_decoder = info.name in _BUILT_IN_DECODERS
         # The unterminated tail.  A bytearray, so that a line trickling in a
         # byte at a time costs linear time, not quadratic.
         self._tail = bytearray()
@@ -103,6 +119,10 @@ class LineFramer:
         # InvalidLine can say how long the line was.
         self._discarding = False
         self._discarded = 0
+        #: Whether the lines the last :meth:`feed` returned include an
+        #: :class:`InvalidLine`; when not, every one of them is a ``str`` and a
+        #: caller may skip checking each.
+        self.had_invalid = False
 
     @property
     def buffered(self) -> int:
@@ -113,33 +133,32 @@ class LineFramer:
         """Take the next bytes of the stream; return the lines they complete.
 
         Lines come back in stream order: a ``str`` for each good command, an
-        :class:`InvalidLine` for each undecodable or overlong one.  Bytes after
-        the last LF are kept for the next call.
+        :class:`InvalidLine` for each undecodable or overlong one
+        (:attr:`had_invalid` tells whether there was any).  Bytes after the
+        last LF are kept for the next call.
         """
         last_lf = data.rfind(_LF)
         if last_lf < 0:
             self._keep(data)
+            self.had_invalid = False
             return []
-        lines: list[str | InvalidLine]
+        end = last_lf + 1
         if self._discarding:
             # The first LF ends an overlong line: report it once.
             first_lf = data.find(_LF)
             self._keep(data[:first_lf])
-            lines = [self._finish_overlong()]
-            complete = data[first_lf + 1 : last_lf + 1]
+            lines: list[str | InvalidLine] = [self._finish_overlong()]
+            if first_lf < last_lf:
+                lines += self._decode_lines(data[first_lf + 1 : end])
+            self.had_invalid = True
+        elif self._tail:
+            self._tail += data[:end]
+            lines = self._decode_lines(bytes(self._tail))
+            self._tail.clear()
         else:
-            lines = []
-            if self._tail:
-                complete = bytes(self._tail) + data[: last_lf + 1]
-                self._tail.clear()
-            elif last_lf == len(data) - 1:
-                complete = data
-            else:
-                complete = data[: last_lf + 1]
-        if complete:
-            lines += self._decode_lines(complete)
-        if last_lf < len(data) - 1:
-            self._keep(data[last_lf + 1 :])
+            lines = self._decode_lines(data if end == len(data) else data[:end])
+        if end < len(data):
+            self._keep(data[end:])
         return lines
 
     def feed_eof(self) -> int:
@@ -180,13 +199,19 @@ class LineFramer:
         return line
 
     def _decode_lines(self, complete: bytes) -> list[str | InvalidLine]:
-        """Decode *complete* (one or more whole lines, ending in LF) into lines."""
+        """Decode *complete* (one or more whole lines, ending in LF) into lines.
+
+        Sets :attr:`had_invalid` for the batch.
+        """
         limit = self.max_line_bytes
-        if _CR not in complete:
+        if _CR_BYTE not in complete:
             # The fast path: one decode for the whole batch (LF cannot occur
             # inside a character of an ASCII-compatible encoding).
             try:
-                text: str = self._decode(complete)[0]
+                if self._built_in_decoder:
+                    text = complete.decode(self.encoding)
+                else:
+                    text = self._decode(complete)[0]
             except UnicodeDecodeError:
                 pass
             else:
@@ -194,19 +219,25 @@ class LineFramer:
                 lines.pop()  # the empty string after the final LF
                 # str.isascii() is O(1); for ASCII text, characters are bytes.
                 if len(complete) <= limit + 1 or (text.isascii() and max(map(len, lines)) <= limit):
-                    return cast("list[str | InvalidLine]", lines)
+                    self.had_invalid = False
+                    # A list of str is a list of lines; typing.cast would cost a call per read.
+                    return lines  # type: ignore[return-value]
         decode = self._decode
         result: list[str | InvalidLine] = []
+        invalid = False
         raw_lines = complete.split(_LF)
         raw_lines.pop()
         for raw in raw_lines:
             size = len(raw)
             if size > limit:
                 result.append(InvalidLine("overlong", raw[:_OVERLONG_PREFIX], size))
+                invalid = True
                 continue
             body = raw[:-1] if raw.endswith(_CR) else raw
             try:
                 result.append(decode(body)[0])
             except UnicodeDecodeError:
                 result.append(InvalidLine("undecodable", body, size))
+                invalid = True
+        self.had_invalid = invalid
         return result
