@@ -268,7 +268,7 @@ class Session:
                 return refusal
             if self.config.token is not None:
                 return b"ok\n" + self._answer(lines[1:]) if len(lines) > 1 else b"ok\n"
-        return self._answer(lines)
+        return self._answer(lines, not self.framer.had_invalid)
 
     @property
     def backlog(self) -> bool:
@@ -310,46 +310,58 @@ class Session:
         encoded = self._encode(out) if out else b""
         return encoded + self.answer_backlog() if self._queue else encoded
 
-    def _answer(self, lines: list[str | InvalidLine]) -> bytes:
+    def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         """Answer *lines* in order until they run out, one defers or closes, or output fills.
 
         Commands left over when the answers reach ``OUTPUT_CHUNK`` characters,
-        or after a deferred answer, wait in the queue.
+        or after a deferred answer, wait in the queue.  *all_text* says that
+        every line is a ``str`` (the framer saw no invalid one), which spares
+        a type check per line.
+
+        This loop runs once per command: it holds only what each command
+        needs, and no call or allocation that a batch could do once.
         """
         out: list[str] = []
+        append = out.append
         size = 0
         handler = self.handler
-        builtins = self._builtins
-        for index, line in enumerate(lines):
-            if size > OUTPUT_CHUNK:
-                self._queue = lines[index:]
-                break
-            if isinstance(line, InvalidLine):
+        remaining = iter(lines)
+        for line in remaining:
+            if not all_text and isinstance(line, InvalidLine):
                 size += self._add_answer(out, self._answer_invalid(line))
-                continue
-            if line in builtins:
-                closing = builtins[line]
-                if closing is None:
-                    out.append("pong")
-                    size += 5
-                    continue
-                self.closing = closing
+            # The built-ins are compared, not looked up: == looks at the
+            # length first, where a hash would read all of a 64 KiB line.
+            elif line == "ping":
+                append("pong")
+                size += 5
+            elif line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see above
+                self.closing = self._builtins[line]
                 break
-            try:
-                result = handler(line)
-            except Exception as exc:
-                self._handler_failed(exc, line)
-                continue
-            if type(result) is str and "\n" not in result:
-                out.append(result)
-                size += len(result) + 1
-            elif result is not None:
-                if _is_deferred(result):
-                    self.pending = result
-                    self._queue = lines[index + 1 :]
-                    break
-                size += self._add_answer(out, result, line)
-        return self._encode(out) if out else b""
+            else:
+                try:
+                    result = handler(line)  # type: ignore[arg-type]  # a str: see all_text
+                except Exception as exc:
+                    self._handler_failed(exc, line)  # type: ignore[arg-type]
+                    continue
+                if type(result) is str and "\n" not in result:
+                    append(result)
+                    size += len(result) + 1
+                elif result is not None:
+                    if _is_deferred(result):
+                        self.pending = result
+                        self._queue = list(remaining)
+                        break
+                    size += self._add_answer(out, result, line)  # type: ignore[arg-type]
+            if size > OUTPUT_CHUNK:
+                self._queue = list(remaining)
+                break
+        if not out:
+            return b""
+        append("")
+        try:
+            return "\n".join(out).encode(self.config.encoding)
+        except UnicodeEncodeError:
+            return self._encode_each(out)
 
     def _refuse(self, first: str | InvalidLine) -> bytes | None:
         """Check the session's first line; return the refusal to send, if refused."""
