@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 from types import TracebackType
 from typing import Final, cast
@@ -45,6 +46,9 @@ async def connect(
     *,
     encoding: str = "utf-8",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    token: str | None = None,
 ) -> AsyncClient:
     """Connect to a Oneline server, check it with ``ping``, and return the client.
 
@@ -52,10 +56,20 @@ async def connect(
     The arguments are those of :class:`AsyncClient`.
 
     Raises:
-        ConnectionError: no server accepted the connection, or the one that
-            did not answer ``pong`` within the timeout.
+        ConnectionError: no server accepted the connection, the TLS handshake
+            failed, the server refused the token, or it did not answer
+            ``pong`` within the timeout.
     """
-    client = AsyncClient(host, port, timeout, encoding=encoding, max_line_bytes=max_line_bytes)
+    client = AsyncClient(
+        host,
+        port,
+        timeout,
+        encoding=encoding,
+        max_line_bytes=max_line_bytes,
+        ssl_context=ssl_context,
+        server_hostname=server_hostname,
+        token=token,
+    )
     await client.connect()
     return client
 
@@ -173,6 +187,12 @@ class AsyncClient:
             a lagging server to take what :meth:`send` wrote.
         encoding: how commands are encoded and answers decoded.
         max_line_bytes: the longest answer line accepted.
+        ssl_context: speak TLS with this client-side context (plain TCP when
+            ``None``); the certificate is checked against *server_hostname*.
+        server_hostname: the name the server's certificate must carry
+            (default: *host*).
+        token: when the server requires one, sent as ``auth TOKEN`` by
+            :meth:`connect`, before anything else.
     """
 
     def __init__(
@@ -183,12 +203,18 @@ class AsyncClient:
         *,
         encoding: str = "utf-8",
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        token: str | None = None,
     ) -> None:
         """Configure a client; nothing is sent until :meth:`connect`."""
         self.host: Final = host
         self.port: Final = port
         self.timeout: Final = timeout
         self.encoding: Final = encoding
+        self.ssl_context: Final = ssl_context
+        self.server_hostname: Final = server_hostname or host
+        self._token = token
         self._max_line_bytes = max_line_bytes
         LineFramer(max_line_bytes=max_line_bytes, encoding=encoding)  # check the settings now
         self._protocol: _ClientProtocol | None = None
@@ -200,11 +226,12 @@ class AsyncClient:
         return self._protocol is not None
 
     async def connect(self) -> None:
-        """Connect and check the server with ``ping``.
+        """Connect, authenticate if a token was given, and check the server with ``ping``.
 
         Raises:
-            ConnectionError: no server accepted the connection, or the one
-                that did not answer ``pong`` within the timeout.
+            ConnectionError: no server accepted the connection, the TLS
+                handshake failed, the server refused the token, or it did not
+                answer ``pong`` within the timeout.
         """
         await self.close()
         where = f"{self.host}:{self.port}"
@@ -212,14 +239,26 @@ class AsyncClient:
         protocol = _ClientProtocol(
             LineFramer(max_line_bytes=self._max_line_bytes, encoding=self.encoding)
         )
+        tls = self.ssl_context
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: protocol, self.host, self.port), self.timeout
+                loop.create_connection(
+                    lambda: protocol,
+                    self.host,
+                    self.port,
+                    ssl=tls,
+                    server_hostname=None if tls is None else self.server_hostname,
+                ),
+                self.timeout,
             )
+        except ssl.SSLError as exc:
+            raise ConnectionError(f"TLS handshake with {where} failed: {exc}") from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise ConnectionError(f"no server accepts connections at {where}: {exc}") from exc
         self._protocol = protocol
         self._shut_down = False
+        if self._token is not None:
+            await self._authenticate(where, self._token)
         try:
             await self._write("ping\n")
             answer = await self.recv()
@@ -253,8 +292,19 @@ class AsyncClient:
 
         The command goes out with ``ping`` in one write, and answers are read
         up to the ``pong``; so a handler that itself answers ``pong`` ends the
-        list early.
+        list early.  The built-ins are handled as such: ``request("ping")``
+        returns ``["pong"]``, and ``disconnect`` or ``shutdown`` end the
+        session and return ``[]``.
         """
+        if command == "ping":
+            await self._write("ping\n")
+            return [await self.recv()]
+        if command == "disconnect":
+            await self.disconnect()
+            return []
+        if command == "shutdown":
+            await self.shutdown()
+            return []
         await self._write(check_command(command) + "\nping\n")
         answers = []
         while (answer := await self.recv()) != "pong":
@@ -318,6 +368,18 @@ class AsyncClient:
         return f"<linesock.aio.AsyncClient {self.host}:{self.port} connected={self.connected}>"
 
     # -- internals --------------------------------------------------------
+
+    async def _authenticate(self, where: str, token: str) -> None:
+        """Send ``auth TOKEN``; raise ``ConnectionError`` unless the server says ``ok``."""
+        try:
+            await self._write(f"auth {check_command(token)}\n")
+            answer = await self.recv()
+        except (OSError, ProtocolError) as exc:
+            await self.close()
+            raise ConnectionError(f"the server at {where} did not answer auth: {exc}") from exc
+        if answer != "ok":
+            await self.close()
+            raise ConnectionError(f"the server at {where} refused the token ({answer})")
 
     async def _end_with(self, command: str) -> None:
         """Send a closing command, then read (and drop) until the server closes."""
