@@ -175,6 +175,7 @@ def reference_server(
         yield compat.ip_port, lambda: compat.is_running, received
 
 
+@pytest.mark.srs("SRS-108")
 def test_real_client_against_linesock_servers(
     reference_server: tuple[int, Callable[[], bool], list[str]],
 ) -> None:
@@ -236,6 +237,7 @@ def start_real_server(
     raise AssertionError("the real server never listened")
 
 
+@pytest.mark.srs("SRS-109")
 def test_compat_client_against_real_server(real_servers: list[RealOnelineServer]) -> None:
     """The compat client talks to the real server, reconnects, and shuts it down."""
     received: list[tuple[str, bool]] = []
@@ -275,6 +277,7 @@ def test_compat_client_against_real_server(real_servers: list[RealOnelineServer]
 # -- the compat classes used the way socket-oneline's sample uses them --------
 
 
+@pytest.mark.srs("SRS-102", "SRS-110")
 def test_sample_style_session(start_compat: StartCompat) -> None:
     """A callback answering with send serves a client, then a second that shuts it down."""
     calls: list[tuple[str, bool]] = []
@@ -313,6 +316,7 @@ def test_sample_style_session(start_compat: StartCompat) -> None:
 # -- send ----------------------------------------------------------------------
 
 
+@pytest.mark.srs("SRS-102")
 def test_send_from_worker_thread_after_callback_returned(start_compat: StartCompat) -> None:
     """A worker thread answers after the callback returned, while the client waits in recv."""
     jobs: queue.Queue[str] = queue.Queue()
@@ -352,6 +356,7 @@ def test_send_from_worker_thread_after_callback_returned(start_compat: StartComp
     assert worker_threads[0] not in serving_threads
 
 
+@pytest.mark.srs("SRS-103")
 def test_send_without_client_is_dropped_and_logged(compat_servers: list[OnelineServer]) -> None:
     """send with no client connected, or before start, is logged and dropped, not raised."""
     logger = RecordingLogger()
@@ -369,6 +374,7 @@ def test_send_without_client_is_dropped_and_logged(compat_servers: list[OnelineS
     ]
 
 
+@pytest.mark.srs("SRS-103")
 def test_send_with_lf_is_dropped(start_compat: StartCompat) -> None:
     """A response holding LF is logged and dropped, so the client never reads it as two lines."""
     logger = RecordingLogger()
@@ -398,6 +404,7 @@ def test_send_with_lf_is_dropped(start_compat: StartCompat) -> None:
 # -- what reaches the callback --------------------------------------------------
 
 
+@pytest.mark.srs("SRS-101", "SRS-105")
 @pytest.mark.parametrize(
     ("wire", "expected"),
     [
@@ -428,6 +435,7 @@ def test_line_reaches_callback(
     assert calls == [expected]
 
 
+@pytest.mark.srs("SRS-071")
 def test_http_first_line_is_turned_away(start_compat: StartCompat) -> None:
     """A connection whose first line looks like HTTP is closed before the callback sees it."""
     calls: list[tuple[str, bool]] = []
@@ -443,6 +451,7 @@ def test_http_first_line_is_turned_away(start_compat: StartCompat) -> None:
     assert server.is_running is True
 
 
+@pytest.mark.srs("SRS-108")
 def test_localhost_binds_ipv4_for_the_real_client(compat_servers: list[OnelineServer]) -> None:
     """A host name is bound on IPv4, so the real (IPv4-only) client reaches it."""
     logger = RecordingLogger()
@@ -459,6 +468,7 @@ def test_localhost_binds_ipv4_for_the_real_client(compat_servers: list[OnelineSe
     real.disconnect()
 
 
+@pytest.mark.srs("SRS-105")
 def test_utf8_round_trip_through_compat_classes(echo_server: OnelineServer) -> None:
     """Non-ASCII text travels whole from the compat client to the callback and back."""
     assert echo_server.ip_port is not None
@@ -468,6 +478,7 @@ def test_utf8_round_trip_through_compat_classes(echo_server: OnelineServer) -> N
     client.disconnect()
 
 
+@pytest.mark.srs("SRS-105")
 def test_callback_that_raises_does_not_stop_server(
     start_compat: StartCompat, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -492,6 +503,7 @@ def test_callback_that_raises_does_not_stop_server(
 # -- robustness -----------------------------------------------------------------
 
 
+@pytest.mark.srs("SRS-105")
 def test_vanished_client_neither_stops_nor_spins_the_server(echo_server: OnelineServer) -> None:
     """A client that closes without disconnect leaves the server idle (no CPU spin) and serving."""
     assert echo_server.ip_port is not None
@@ -509,6 +521,7 @@ def test_vanished_client_neither_stops_nor_spins_the_server(echo_server: Oneline
     client.disconnect()
 
 
+@pytest.mark.srs("SRS-104")
 def test_term_from_callback_and_twice(start_compat: StartCompat) -> None:
     """term() called inside the callback stops the server, and calling it again does nothing."""
 
@@ -526,6 +539,7 @@ def test_term_from_callback_and_twice(start_compat: StartCompat) -> None:
     assert server.is_running is False
 
 
+@pytest.mark.srs("SRS-104")
 def test_start_again_restarts_on_same_port(echo_server: OnelineServer) -> None:
     """start() on a running server stops it and listens again on the port it had."""
     port = echo_server.ip_port
@@ -542,6 +556,7 @@ def test_start_again_restarts_on_same_port(echo_server: OnelineServer) -> None:
 # -- start ------------------------------------------------------------------------
 
 
+@pytest.mark.srs("SRS-100")
 @pytest.mark.parametrize("missing", ["ip_address", "ip_port", "callback"])
 def test_start_without_parameter_fails_and_logs(missing: str) -> None:
     """start() returns False and logs which parameter is missing."""
@@ -558,6 +573,7 @@ def test_start_without_parameter_fails_and_logs(missing: str) -> None:
     assert logger.lines == [f"{SERVER_PREFIX}error: cannot start: {missing} is not set"]
 
 
+@pytest.mark.srs("SRS-100")
 def test_start_on_busy_port_fails_and_logs() -> None:
     """start() on a port another socket listens on returns False and logs the reason."""
     logger = RecordingLogger()
@@ -573,6 +589,7 @@ def test_start_on_busy_port_fails_and_logs() -> None:
     assert logger.lines == [f"{SERVER_PREFIX}error: cannot listen on {HOST}:{port}: {reason}"]
 
 
+@pytest.mark.srs("SRS-100")
 def test_start_failure_is_logged_when_not_verbose(caplog: pytest.LogCaptureFixture) -> None:
     """Without verbose, the reason start() failed goes to the linesock.compat logger."""
     with socket.create_server((HOST, 0)) as busy, caplog.at_level(logging.WARNING):
@@ -589,6 +606,7 @@ def test_start_failure_is_logged_when_not_verbose(caplog: pytest.LogCaptureFixtu
     ]
 
 
+@pytest.mark.srs("SRS-100")
 def test_os_chosen_port_is_reported(compat_servers: list[OnelineServer]) -> None:
     """ip_port=0 is replaced by the port the OS chose, where clients connect."""
     server = OnelineServer()
@@ -602,6 +620,7 @@ def test_os_chosen_port_is_reported(compat_servers: list[OnelineServer]) -> None
         assert read_line(sock) == b"pong"
 
 
+@pytest.mark.srs("SRS-099")
 def test_verbose_without_logger_prints(
     compat_servers: list[OnelineServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -612,6 +631,7 @@ def test_verbose_without_logger_prints(
     assert capsys.readouterr().out == f"{SERVER_PREFIX}listening on {HOST}:{server.ip_port}\n"
 
 
+@pytest.mark.srs("SRS-099", "SRS-106")
 def test_properties_and_version() -> None:
     """The old properties read back what was set, and version is linesock's."""
     server = OnelineServer()
@@ -645,6 +665,7 @@ def test_properties_and_version() -> None:
 # -- the compat client on its own ---------------------------------------------------
 
 
+@pytest.mark.srs("SRS-106")
 def test_recv_timeout_returns_empty_within_timeout(start_compat: StartCompat) -> None:
     """recv() returns '' once its timeout passes with no answer, and the client stays connected."""
     server = start_compat(lambda server, cmd, bad: None)
@@ -660,6 +681,7 @@ def test_recv_timeout_returns_empty_within_timeout(start_compat: StartCompat) ->
     client.disconnect()
 
 
+@pytest.mark.srs("SRS-106")
 def test_recv_returns_empty_when_server_closes(echo_server: OnelineServer) -> None:
     """recv() returns '' at once when the server ends the connection, and connected turns false."""
     assert echo_server.ip_port is not None
@@ -672,6 +694,7 @@ def test_recv_returns_empty_when_server_closes(echo_server: OnelineServer) -> No
     assert client.recv(timeout=0.1) == ""
 
 
+@pytest.mark.srs("SRS-106")
 def test_client_without_server_or_parameters() -> None:
     """init() and connect() return False, not raise, without parameters or server."""
     logger = RecordingLogger()
@@ -703,6 +726,7 @@ def test_client_without_server_or_parameters() -> None:
     ]
 
 
+@pytest.mark.srs("SRS-107")
 def test_client_refuses_command_with_cr_or_lf(echo_server: OnelineServer) -> None:
     """send() logs and drops a command holding CR or LF, so the server never sees it."""
     logger = RecordingLogger()
@@ -728,6 +752,7 @@ def test_client_refuses_command_with_cr_or_lf(echo_server: OnelineServer) -> Non
     ]
 
 
+@pytest.mark.srs("SRS-107")
 def test_client_send_on_dead_connection_does_not_raise(
     echo_server: OnelineServer, caplog: pytest.LogCaptureFixture
 ) -> None:
