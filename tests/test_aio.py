@@ -300,6 +300,36 @@ def test_an_invalid_line_from_the_server_raises_protocol_error(new_loop: LoopFac
 
 
 @pytest.mark.srs("SRS-093")
+def test_send_waits_for_a_server_that_reads_nothing_then_times_out(new_loop: LoopFactory) -> None:
+    """send() waits while the server takes no data, and raises TimeoutError after the timeout."""
+    release = asyncio.Event()
+
+    async def stalled_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert await reader.readline() == b"ping\n"
+        writer.write(b"pong\n")
+        writer.transport.pause_reading()  # type: ignore[attr-defined]
+        await release.wait()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(stalled_server, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            client = await aio.connect(port=port, timeout=0.5)
+            command = "x" * 60_000
+            sent = 0
+            with pytest.raises(TimeoutError, match="the server took no data"):
+                while sent < 10_000:  # far beyond what the socket buffers hold
+                    await client.send(command)
+                    sent += 1
+            assert 10 < sent < 10_000
+            release.set()
+            await client.close()
+
+    run(new_loop, main)
+
+
+@pytest.mark.srs("SRS-093")
 def test_a_client_reading_a_large_answer_gets_every_line_in_order(new_loop: LoopFactory) -> None:
     """An answer far larger than the client's unread-line limit arrives whole, in order."""
 

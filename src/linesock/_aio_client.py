@@ -146,7 +146,11 @@ class _ClientProtocol(asyncio.Protocol):
         return line
 
     async def drain(self, timeout: float) -> None:
-        """Wait (at most *timeout*) until the write buffer is under its high-water mark."""
+        """Wait (at most *timeout*) until the write buffer is under its high-water mark.
+
+        Raises ``TimeoutError`` when it is not, ``ConnectionError`` when the
+        connection is lost meanwhile.
+        """
         if not self._write_paused or self.ended:
             return
         loop = asyncio.get_running_loop()
@@ -157,6 +161,8 @@ class _ClientProtocol(asyncio.Protocol):
         finally:
             timer.cancel()
             self._drain_waiter = None
+        if self.closed.done():
+            raise ConnectionError("the connection was lost while sending")
 
     def _wake(self) -> None:
         """Resolve the waiting ``recv``'s future, if any."""
