@@ -31,13 +31,14 @@ When the run fails
   requirements that no test names).  A partial run reports its untested
   requirements and does not fail on them: running one file must not fail
   because of the tests it left out.  It writes its report to
-  ``out/ver/partial/`` instead, so ``out/ver/`` keeps the last whole-suite
-  report.
+  ``out/ver/partial/`` instead (as does ``--collect-only``), so ``out/ver/``
+  keeps the report of the last whole-suite run.
 
 Settings (pyproject ``[tool.pytest.ini_options]``): ``srs_file``, the
 requirements (default ``srs.json`` at the root, validated against
 ``srs.schema.json`` beside it); ``srs_report_dir`` (default ``out/ver``).
-With ``-q`` the terminal table lists only the requirements that did not pass.
+With ``-q`` the terminal table lists only the requirements that did not pass,
+with ``--collect-only`` only those that no test names.
 Turn the plugin off with ``-p no:traceability``.
 """
 
@@ -343,8 +344,8 @@ class Traceability:
             return
         self.report = self._build_report(session)
         directory = self.config.rootpath / str(self.config.getini("srs_report_dir"))
-        if not self.report.whole_suite:  # keep the last whole-suite report where it is
-            directory /= "partial"
+        if not self.report.whole_suite or self.config.option.collectonly:
+            directory /= "partial"  # keep the last whole-suite report where it is
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "traceability.json").write_text(_as_json(self.report), encoding="utf-8")
         (directory / "traceability.md").write_text(self._as_markdown(self.report), encoding="utf-8")
@@ -446,6 +447,9 @@ class Traceability:
                 continue
             if quiet and row.result == "pass":
                 hidden["passed, shown without -q"] += 1
+                continue
+            if self.config.option.collectonly and row.tests:
+                hidden["collected, not run"] += 1
                 continue
             colour = {"pass": {"green": True}, "fail": {"red": True}, "untested": {"yellow": True}}
             head = f"{row.requirement.id}  {row.result:<8}  "
