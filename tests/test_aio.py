@@ -476,6 +476,21 @@ def test_close_ends_the_current_session_and_serve_forever_returns(new_loop: Loop
 
 
 @pytest.mark.srs("SRS-088")
+def test_a_server_closed_at_once_releases_its_port(new_loop: LoopFactory) -> None:
+    """close() right after start_server(), before any loop turn, still closes the listener."""
+
+    async def main() -> None:
+        server = await echo_server()
+        server.close()
+        await asyncio.wait_for(server.serve_forever(), WAIT)
+        assert not server.is_running
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", server.port)
+
+    run(new_loop, main)
+
+
+@pytest.mark.srs("SRS-088")
 def test_cancelling_serve_forever_closes_the_server(new_loop: LoopFactory) -> None:
     """A cancelled serve_forever() raises CancelledError and leaves the server closed."""
 

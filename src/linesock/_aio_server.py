@@ -215,6 +215,16 @@ class AsyncServer:
         self._address = (bound_host, bound_port)
         logger.info("listening on %s:%d", bound_host, bound_port)
         self._accept_task = self._loop.create_task(self._accept_loop(listener))
+        # A callback, not the task's ``finally``: a task cancelled before it
+        # first ran never runs its body, and the listener must close anyway.
+        self._accept_task.add_done_callback(lambda _task: self._stop_listening(listener))
+
+    def _stop_listening(self, listener: socket.socket) -> None:
+        """Close the listener once the accept loop is over; serve_forever then returns."""
+        listener.close()
+        logger.info("stopped listening")
+        if not self._stopped.done():
+            self._stopped.set_result(None)
 
     async def _accept_loop(self, listener: socket.socket) -> None:
         """Accept and serve one client after another until closed or shut down."""
@@ -238,10 +248,6 @@ class AsyncServer:
             if connection is not None:  # closed while serving: let the session end
                 connection.end("the server is stopping")
                 await asyncio.wait({connection.lost}, timeout=2 * _LINGER_SECONDS)
-            listener.close()
-            logger.info("stopped listening")
-            if not self._stopped.done():
-                self._stopped.set_result(None)
 
     async def _serve(self, client: socket.socket) -> Closing | None:
         """Serve one accepted client until its connection is lost; return how it ended."""
