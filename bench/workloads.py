@@ -1,0 +1,246 @@
+"""The one client that drives every server: each workload, bounded in count and time.
+
+Every function connects to 127.0.0.1 only, does a bounded amount of work,
+ends the session the way the server's dialect asks (``disconnect`` for the
+Oneline servers: socket-oneline spins forever on a bare close), and returns
+what it measured.  The client side is plain sockets with one reused receive
+buffer, so that it costs the same against every server and stays well below
+the fastest one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from linesock import Client
+
+# One read of answers takes at most this much.
+_READ_SIZE: Final = 256 * 1024
+# One send of a pipelined burst gives the kernel at most this much at a time.
+_SEND_SIZE: Final = 1024 * 1024
+# The longest a single blocking wait may take before the run counts as failed.
+_IO_TIMEOUT: Final = 10.0
+# A pipelined burst during which nothing moves for this long has failed.
+_STALL_TIMEOUT: Final = 5.0
+# Exchanges before the timed ones, to warm caches and connections up.
+_WARM_UP: Final = 50
+# How often the loops that run for a time budget look at the clock.
+_CLOCK_EVERY: Final = 64
+
+
+class WorkloadError(Exception):
+    """A workload could not finish (the server closed, stalled or answered wrongly)."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the client speaks to one kind of server.
+
+    Attributes:
+        short: one short command, LF included, answered by ``short_lines`` lines.
+        big: a short command answered with about 1 KiB, by ``big_lines`` lines.
+        ping: the round trip of the session-churn workload, answered by one line.
+        quit: ends the session; the server closes after it.
+        long_lines: whether the server takes 64 KiB lines.
+    """
+
+    short: bytes = b"read x\n"
+    short_lines: int = 1
+    big: bytes = b"big\n"
+    big_lines: int = 1
+    ping: bytes = b"ping\n"
+    quit: bytes = b"disconnect\n"
+    long_lines: bool = True
+
+
+#: Every Oneline server: linesock's, the peers', the raw reference.
+ONELINE: Final = Dialect()
+#: redis-server's inline commands; ``GET big`` answers ``$1023`` and the value.
+REDIS: Final = Dialect(
+    short=b"PING\n", big=b"GET big\n", big_lines=2, ping=b"PING\n", quit=b"QUIT\n", long_lines=False
+)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """What a workload that runs for a time budget measured."""
+
+    per_second: float
+    """Exchanges (or sessions) per second in the timed part."""
+    work: int
+    """Exchanges (or sessions) done in all, the warm-up included: the server's CPU divisor."""
+
+
+@dataclass(frozen=True)
+class Burst:
+    """What one pipelined burst measured."""
+
+    commands: int
+    seconds: float
+    sent_bytes: int
+    received_bytes: int
+
+
+def connect(port: int) -> socket.socket:
+    """Open a connection to 127.0.0.1:*port* with Nagle off and a bounded wait."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=_IO_TIMEOUT)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def finish(sock: socket.socket, dialect: Dialect) -> None:
+    """End the session politely: send the quit command and read until the server closes."""
+    buffer = bytearray(4096)
+    try:
+        sock.setblocking(True)
+        sock.settimeout(_IO_TIMEOUT)
+        sock.sendall(dialect.quit)
+        deadline = time.monotonic() + _IO_TIMEOUT
+        while sock.recv_into(buffer) and time.monotonic() < deadline:
+            pass
+    except OSError as exc:
+        raise WorkloadError(f"the session did not end cleanly: {exc}") from exc
+    finally:
+        sock.close()
+
+
+def _exchange(
+    sock: socket.socket, payload: bytes, lines: int, buffer: bytearray, count: int
+) -> None:
+    """Send *payload* and read *lines* answer lines, *count* times in a row."""
+    sendall, recv_into = sock.sendall, sock.recv_into
+    for _ in range(count):
+        sendall(payload)
+        seen = 0
+        while seen < lines:
+            size = recv_into(buffer)
+            if not size:
+                raise WorkloadError("the server closed the connection")
+            seen += buffer.count(b"\n", 0, size)
+
+
+def round_trips(
+    port: int, dialect: Dialect, *, payload: bytes, lines: int, budget: float, max_count: int
+) -> Rate:
+    """Send *payload*, wait for its *lines* answer lines, repeat; return exchanges per second.
+
+    Runs *max_count* exchanges or until *budget* seconds have passed,
+    whichever comes first, after a short warm-up.
+    """
+    sock = connect(port)
+    buffer = bytearray(_READ_SIZE)
+    try:
+        _exchange(sock, payload, lines, buffer, _WARM_UP)
+        done = 0
+        began = time.perf_counter()
+        deadline = began + budget
+        while done < max_count:
+            step = min(_CLOCK_EVERY, max_count - done)
+            _exchange(sock, payload, lines, buffer, step)
+            done += step
+            if time.perf_counter() >= deadline:
+                break
+        elapsed = time.perf_counter() - began
+    except OSError as exc:
+        sock.close()
+        raise WorkloadError(str(exc)) from exc
+    finish(sock, dialect)
+    return Rate(done / elapsed, done + _WARM_UP)
+
+
+def client_requests(port: int, *, budget: float, max_count: int) -> Rate:
+    """``linesock.Client.request`` round trips per second (each is the command plus ``ping``)."""
+    command = ONELINE.short.decode().rstrip("\n")
+    with Client(port=port, timeout=_IO_TIMEOUT) as client:
+        request = client.request
+        for _ in range(_WARM_UP):
+            request(command)
+        done = 0
+        began = time.perf_counter()
+        deadline = began + budget
+        while done < max_count:
+            step = min(_CLOCK_EVERY, max_count - done)
+            for _ in range(step):
+                request(command)
+            done += step
+            if time.perf_counter() >= deadline:
+                break
+        elapsed = time.perf_counter() - began
+    return Rate(done / elapsed, done + _WARM_UP)
+
+
+def pipelined(port: int, dialect: Dialect, *, payload: bytes, lines: int, timeout: float) -> Burst:
+    """Write *payload* as fast as the server takes it while reading its *lines* answer lines.
+
+    Timing starts before the first byte is sent and stops when the last
+    answer line has arrived.
+    """
+    sock = connect(port)
+    sock.setblocking(False)
+    buffer = bytearray(_READ_SIZE)
+    view = memoryview(payload)
+    total = len(payload)
+    sent = seen = received = 0
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            began = time.perf_counter()
+            deadline = began + timeout
+            while seen < lines:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise WorkloadError(f"timed out after {timeout} s ({seen} of {lines} lines)")
+                ready = selector.select(min(left, _STALL_TIMEOUT))
+                if not ready:
+                    raise WorkloadError(
+                        f"stalled: nothing moved for {_STALL_TIMEOUT} s ({seen} of {lines} lines)"
+                    )
+                for _, events in ready:
+                    if events & selectors.EVENT_WRITE:
+                        with contextlib.suppress(BlockingIOError):
+                            sent += sock.send(view[sent : sent + _SEND_SIZE])
+                        if sent == total:
+                            selector.modify(sock, selectors.EVENT_READ)
+                    if events & selectors.EVENT_READ:
+                        try:
+                            size = sock.recv_into(buffer)
+                        except BlockingIOError:
+                            continue
+                        if not size:
+                            raise WorkloadError("the server closed the connection")
+                        received += size
+                        seen += buffer.count(b"\n", 0, size)
+            elapsed = time.perf_counter() - began
+    except (OSError, WorkloadError) as exc:
+        sock.close()
+        raise WorkloadError(str(exc)) from exc
+    finish(sock, dialect)
+    return Burst(lines, elapsed, total, received)
+
+
+def churn(port: int, dialect: Dialect, *, budget: float, max_count: int) -> Rate:
+    """Connect, ping, disconnect, over and over; return sessions per second."""
+    buffer = bytearray(4096)
+    done = 0
+    began = time.perf_counter()
+    deadline = began + budget
+    try:
+        while done < max_count:
+            with connect(port) as sock:
+                sock.sendall(dialect.ping)
+                if not sock.recv_into(buffer):
+                    raise WorkloadError("the server closed before answering ping")
+                sock.sendall(dialect.quit)
+                while sock.recv_into(buffer):
+                    pass
+            done += 1
+            if done % 16 == 0 and time.perf_counter() >= deadline:
+                break
+    except OSError as exc:
+        raise WorkloadError(str(exc)) from exc
+    return Rate(done / (time.perf_counter() - began), done)
