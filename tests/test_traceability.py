@@ -36,8 +36,13 @@ def requirements(*ids: str) -> str:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A directory with the real schema and an srs.json of SRS-001 and SRS-002."""
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A directory with the real schema and an srs.json of SRS-001 and SRS-002.
+
+    Installed plugins (hypothesis, pytest-timeout, linesock's own) stay out of
+    the runs there: they cost time and have nothing to do with traceability.
+    """
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.path.joinpath("srs.schema.json").write_text(json.dumps(SCHEMA))
     pytester.path.joinpath("srs.json").write_text(requirements("SRS-001", "SRS-002"))
     return pytester
@@ -45,7 +50,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """Run pytest with the plugin in the project directory."""
-    return pytester.runpytest("-p", "traceability", "-p", "no:hypothesispytest", *args)
+    return pytester.runpytest("-p", "traceability", *args)
 
 
 def report(pytester: pytest.Pytester, directory: str = "out/ver") -> dict[str, Any]:
