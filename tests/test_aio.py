@@ -762,7 +762,7 @@ def test_a_client_that_never_reads_cannot_grow_the_servers_buffer_and_times_out(
 ) -> None:
     """The server stops reading a client that takes no answers, then write_timeout ends it."""
     write_timeout = 1.0
-    # One read's worth of answers beyond the transport's 64 KiB high-water mark.
+    # The transport's 64 KiB high-water mark, one chunk of answers (OUTPUT_CHUNK), and slack.
     bound = 64 * 1024 + 256 * 1024 + len(_BIG_ECHO) * 64
 
     async def main() -> None:

@@ -30,11 +30,14 @@ wire order is the command order.  A deferred answer that never completes
 holds the session (as with the threaded server): bound slow work yourself,
 with ``asyncio.wait_for`` for instance.
 
-Back-pressure.  When the transport's write buffer passes its high-water mark
-the protocol stops reading, so a client that does not read its answers
-cannot make the server buffer more than one read's worth of answers beyond
-that mark; if the buffer stays above the mark for ``write_timeout``, the
-connection is aborted and the next client is served.
+Back-pressure.  The session answers a long batch in chunks (about
+``OUTPUT_CHUNK`` characters each, keeping the rest of the commands queued);
+the protocol asks for the next chunk only while the transport's write
+buffer is under its high-water mark, and stops reading while it is over.
+So a client that does not read its answers makes the server hold at most
+the mark plus one chunk (plus one command's answer); if the buffer stays
+over the mark for ``write_timeout``, the connection is aborted and the next
+client is served.
 
 Handlers run on the event loop.  A plain function that blocks (``time.sleep``,
 a slow instrument call) blocks the loop for that long; write it as ``async
