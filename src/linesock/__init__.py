@@ -10,6 +10,8 @@ The public surface:
 * :class:`Server`: the threaded server; :class:`ServerConfig` lists its
   options and :class:`ServerStats` its counters.
 * :class:`Client`: the blocking client.
+* :class:`Commands`: a handler that routes each command to a typed function
+  (see docs/routing.md); :class:`CommandError` refuses a request from one.
 * :class:`LineFramer` and :class:`Session`: the sans-IO protocol core every
   front end drives, for those who build their own transport.
 """
@@ -26,6 +28,7 @@ from ._protocol import (
     ServerStats,
     Session,
 )
+from ._routing import CommandError, Commands
 from ._server import Server
 from ._version import __version__
 
@@ -36,6 +39,8 @@ __all__ = [
     "Answer",
     "Client",
     "Closing",
+    "CommandError",
+    "Commands",
     "Handler",
     "InvalidHandler",
     "InvalidLine",
