@@ -1,0 +1,384 @@
+"""A pytest plugin for testing linesock handlers over real sockets.
+
+Installing linesock registers it (the ``pytest11`` entry point ``linesock``);
+there is nothing to import.  Name your handler and ask for a connected
+client::
+
+    import pytest
+    import linesock
+    from rig import commands
+
+    pytestmark = pytest.mark.linesock(handler=commands)
+
+
+    def test_set_then_get(linesock_client: linesock.Client) -> None:
+        assert linesock_client.request("set 1 2.5") == ["ok"]
+        assert linesock_client.request("get 1") == ["2.5"]
+
+The fixtures (all function-scoped):
+
+* ``linesock_handler``: the handler to serve.  Name it with the marker
+  ``@pytest.mark.linesock(handler=...)`` (on the test, its class, or its
+  module's ``pytestmark``), or override the fixture; with neither, the test
+  fails with a message saying so.
+* ``linesock_server_kind``: ``"threaded"`` (:class:`linesock.Server`) or
+  ``"asyncio"`` (:func:`linesock.aio.start_server` on an event loop in a
+  thread of its own): the marker's ``kind=``, else the ini option
+  ``linesock_server_kind`` (``"threaded"`` unless set).  Override or
+  parametrize the fixture to choose otherwise.
+* ``linesock_server_options``: keyword options for the server (any
+  :class:`linesock.ServerConfig` field): the marker's other keywords, else
+  none.
+* ``linesock_server``: a :class:`RunningServer` serving the handler on a free
+  port of 127.0.0.1.
+* ``linesock_client``: a :class:`linesock.Client` connected to it (it sends
+  the ``token`` option, if any, for you).
+* ``linesock_serve``: a factory, ``linesock_serve(handler, kind=None,
+  **options) -> RunningServer``, for tests that need several servers or
+  their own options.
+
+Every server a test started is stopped when the test ends, whether it passed
+or failed: the listening port is closed and the serving thread (or event loop
+thread) has ended before the next test runs.  A server that does not stop
+within ``STOP_TIMEOUT`` (a handler blocked forever) makes the teardown fail
+with an error that says so.  :func:`start_server` does the same outside
+pytest's fixtures.  docs/testing.md has a complete example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any, Final, Literal, Protocol, cast
+
+import pytest
+
+from . import aio
+from ._client import Client
+from ._protocol import Handler, ServerStats
+from ._server import Server
+
+__all__ = [
+    "KINDS",
+    "START_TIMEOUT",
+    "STOP_TIMEOUT",
+    "RunningServer",
+    "ServeFactory",
+    "ServerKind",
+    "start_server",
+]
+
+#: How a server is run: :class:`linesock.Server`, or linesock.aio on its own loop thread.
+ServerKind = Literal["threaded", "asyncio"]
+#: Every server kind, in the order tests parametrised over all of them run.
+KINDS: Final[tuple[ServerKind, ...]] = ("threaded", "asyncio")
+#: Seconds a server may take to listen; a slow CI machine needs far less.
+START_TIMEOUT: Final = 10.0
+#: Seconds a server may take to stop; only a handler that blocks takes longer.
+STOP_TIMEOUT: Final = 10.0
+
+_INI_KIND: Final = "linesock_server_kind"
+_MARKER: Final = "linesock"
+
+
+class RunningServer:
+    """A server started for a test: where it listens, its counters, and how to stop it.
+
+    Use :attr:`port` (or :attr:`address`) to connect, :meth:`connect` for a
+    connected :class:`~linesock.Client`, :attr:`stats` for the server's
+    counters and :meth:`stop` to stop it before the test ends (the fixtures
+    stop it anyway).  ``with start_server(...) as running:`` stops it at the
+    end of the block.
+    """
+
+    def __init__(
+        self,
+        kind: ServerKind,
+        address: tuple[str, int],
+        stats: ServerStats,
+        token: str | None,
+        stop: Callable[[float], bool],
+    ) -> None:
+        """Describe a server already listening; *stop* stops it, True if it stopped in time."""
+        self.kind: Final = kind
+        self.address: Final = address
+        self.stats: Final = stats
+        self._token = token
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @property
+    def host(self) -> str:
+        """The address the server listens on (127.0.0.1 unless given another)."""
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return self.address[1]
+
+    @property
+    def is_stopped(self) -> bool:
+        """True once :meth:`stop` has stopped the server."""
+        return self._stopped
+
+    def connect(self, **client_options: Any) -> Client:
+        """Return a :class:`~linesock.Client` connected to this server; close it when done.
+
+        *client_options* go to :class:`~linesock.Client` (``timeout``, say);
+        the server's ``token``, if it has one, is passed unless given.
+        """
+        client_options.setdefault("token", self._token)
+        client = Client(self.host, self.port, **client_options)
+        client.connect()
+        return client
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the server and wait until it has stopped (idempotent).
+
+        Raises:
+            RuntimeError: it still runs after *timeout* seconds (a handler
+                blocked in a call that never returns, for instance).
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            if not self._stop(timeout):
+                raise RuntimeError(
+                    f"the {self.kind} linesock server on port {self.port} did not stop "
+                    f"within {timeout:g} s; is a handler blocked?"
+                )
+            self._stopped = True
+
+    def __enter__(self) -> RunningServer:
+        """Return the running server."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    def __repr__(self) -> str:
+        """Show the kind and where it listens."""
+        state = "stopped" if self._stopped else "running"
+        return f"<linesock.testing.RunningServer {self.kind} {self.host}:{self.port} {state}>"
+
+
+def start_server(
+    handler: Handler, kind: ServerKind = "threaded", *, host: str = "127.0.0.1", **options: Any
+) -> RunningServer:
+    """Serve *handler* on a free port in the background; returns once clients can connect.
+
+    Args:
+        handler: the handler to serve (a function, a :class:`~linesock.Commands`...).
+        kind: ``"threaded"`` for :class:`linesock.Server`; ``"asyncio"`` for
+            :func:`linesock.aio.start_server`, run on a new event loop in a
+            thread of its own (``async def`` handlers need it).
+        host: the address to listen on.
+        **options: any field of :class:`linesock.ServerConfig`.
+    """
+    if kind == "threaded":
+        return _start_threaded(handler, host, options)
+    if kind == "asyncio":
+        return _start_asyncio(handler, host, options)
+    raise ValueError(f"unknown linesock server kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def _start_threaded(handler: Handler, host: str, options: dict[str, Any]) -> RunningServer:
+    """Start a :class:`linesock.Server` on its background thread."""
+    server = Server(handler, host, 0, **options)
+    server.start()
+
+    def stop(timeout: float) -> bool:
+        server.stop(timeout)
+        return not server.is_running
+
+    return RunningServer("threaded", server.address, server.stats, server.config.token, stop)
+
+
+def _start_asyncio(handler: Handler, host: str, options: dict[str, Any]) -> RunningServer:
+    """Start :func:`linesock.aio.start_server` on a new event loop run by a new thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="linesock-testing-loop", daemon=True)
+    thread.start()
+    starting = asyncio.run_coroutine_threadsafe(aio.start_server(handler, host, 0, **options), loop)
+    try:
+        server = starting.result(START_TIMEOUT)
+    except BaseException:
+        starting.cancel()
+        _end_loop(loop, thread, START_TIMEOUT)
+        raise
+
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+        # Whatever the handler left behind (a deferred answer the closed
+        # session never awaited) would otherwise be destroyed while pending.
+        leftover = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in leftover:
+            task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
+
+    closing: list[concurrent.futures.Future[None]] = []  # one close, however often stop is called
+
+    def stop(timeout: float) -> bool:
+        if loop.is_closed():
+            return True
+        if not closing:
+            closing.append(asyncio.run_coroutine_threadsafe(close(), loop))
+        try:
+            closing[0].result(timeout)
+        except concurrent.futures.TimeoutError:  # not the builtin TimeoutError before 3.11
+            return False
+        return _end_loop(loop, thread, timeout)
+
+    return RunningServer("asyncio", server.address, server.stats, server.config.token, stop)
+
+
+def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, timeout: float) -> bool:
+    """Stop the loop, join its thread and close it; False if the thread did not end in time."""
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout)
+    if thread.is_alive():
+        return False
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+    return True
+
+
+class ServeFactory(Protocol):
+    """The type of the ``linesock_serve`` fixture, for annotating tests that use it."""
+
+    def __call__(
+        self, handler: Handler, kind: ServerKind | None = None, **options: Any
+    ) -> RunningServer:
+        """Serve *handler* until the test ends (kind: ``linesock_server_kind`` unless given)."""
+
+
+# -- the pytest plugin ----------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Declare the ini option that picks the default server kind."""
+    parser.addini(
+        _INI_KIND,
+        "the server the linesock fixtures start: threaded (default) or asyncio",
+        default="threaded",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the ``linesock`` marker (so ``--strict-markers`` knows it)."""
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(handler=..., kind=..., **options): the handler, server kind and "
+        "server options the linesock fixtures use for the marked tests",
+    )
+
+
+def _marked(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The keywords of the ``linesock`` markers on the test, its class and module; closest wins."""
+    merged: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(_MARKER))):
+        if marker.args:
+            pytest.fail(
+                f"@pytest.mark.{_MARKER} takes keywords only (handler=..., kind=..., and "
+                f"server options); got {marker}",
+                pytrace=False,
+            )
+        merged.update(marker.kwargs)
+    return merged
+
+
+@pytest.fixture
+def linesock_handler(request: pytest.FixtureRequest) -> Handler:
+    """The handler the linesock fixtures serve: the ``linesock`` marker's ``handler``, or override.
+
+    Mark a test, a class or a module (``pytestmark``) with
+    ``@pytest.mark.linesock(handler=...)``, or define a fixture of this name
+    that returns the handler (a fresh one per test, if it keeps state).
+    """
+    handler = _marked(request).get("handler")
+    if handler is None:
+        pytest.fail(
+            "the linesock fixtures serve the handler the linesock_handler fixture returns: "
+            "mark the test with @pytest.mark.linesock(handler=...), or define a fixture "
+            "named linesock_handler (in the test module or a conftest.py) that returns it",
+            pytrace=False,
+        )
+    if not callable(handler):
+        pytest.fail(
+            f"@pytest.mark.{_MARKER}(handler=...) got {handler!r}, which is not callable",
+            pytrace=False,
+        )
+    return cast("Handler", handler)
+
+
+@pytest.fixture
+def linesock_server_kind(request: pytest.FixtureRequest) -> ServerKind:
+    """The server kind the fixtures start: the marker's ``kind``, else the ini option's."""
+    marked = _marked(request)
+    kind = marked.get("kind", request.config.getini(_INI_KIND))
+    if kind not in KINDS:
+        where = "the linesock marker's kind" if "kind" in marked else f"the ini option {_INI_KIND}"
+        pytest.fail(f"{where} is {kind!r}; use one of {', '.join(KINDS)}", pytrace=False)
+    return cast("ServerKind", kind)
+
+
+@pytest.fixture
+def linesock_server_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Options for the server ``linesock_server`` starts: the marker's other keywords, if any."""
+    marked = _marked(request)
+    return {name: value for name, value in marked.items() if name not in ("handler", "kind")}
+
+
+@pytest.fixture
+def linesock_serve(linesock_server_kind: ServerKind) -> Iterator[ServeFactory]:
+    """A factory that serves a handler until the test ends: ``serve(handler, kind, **options)``."""
+    started: list[RunningServer] = []
+
+    def serve(handler: Handler, kind: ServerKind | None = None, **options: Any) -> RunningServer:
+        running = start_server(handler, kind or linesock_server_kind, **options)
+        started.append(running)
+        return running
+
+    yield serve
+    failures: list[RuntimeError] = []
+    for running in reversed(started):
+        try:
+            running.stop()
+        except RuntimeError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+
+
+@pytest.fixture
+def linesock_server(
+    linesock_serve: ServeFactory,
+    linesock_handler: Handler,
+    linesock_server_options: dict[str, Any],
+) -> RunningServer:
+    """A server of ``linesock_server_kind`` serving ``linesock_handler`` on a free loopback port."""
+    return linesock_serve(linesock_handler, **linesock_server_options)
+
+
+@pytest.fixture
+def linesock_client(linesock_server: RunningServer) -> Iterator[Client]:
+    """A :class:`linesock.Client` connected to ``linesock_server``; closed when the test ends."""
+    client = linesock_server.connect()
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(OSError):
+            client.close()
