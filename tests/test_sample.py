@@ -48,24 +48,24 @@ def test_set_then_get_reads_the_value_back(
     [
         ("set volt 30", "ok"),
         ("set volt 0", "ok"),
-        ("set volt 30.1", "error set volt: 30.1 is out of range 0 to 30 V"),
-        ("set volt -1", "error set volt: -1 is out of range 0 to 30 V"),
-        ("set curr 6", "error set curr: 6 is out of range 0 to 5 A"),
-        ("set load 0", "error set load: 0 is out of range 0.1 to 1e+06 ohm"),
-        ("set volt nan", "error set volt: nan is out of range 0 to 30 V"),
-        ("set volt inf", "error set volt: inf is out of range 0 to 30 V"),
-        ("set volt high", "error set volt: 'high' is not a number"),
-        ("set volt", "error usage: set volt|curr|load VALUE"),
-        ("set power 3", "error usage: set volt|curr|load VALUE"),
-        ("set volt 1 2", "error usage: set volt|curr|load VALUE"),
-        ("get", "error usage: get volt|curr|load"),
-        ("get power", "error usage: get volt|curr|load"),
-        ("idn now", "error usage: idn"),
-        ("output maybe", "error usage: output [on|off]"),
-        ("measure now", "error usage: measure"),
-        ("status all", "error usage: status"),
-        ("reset now", "error usage: reset"),
-        ("help me", "error usage: help"),
+        ("set volt 30.1", "error set: volt must be 0 to 30 V, not 30.1"),
+        ("set volt -1", "error set: volt must be 0 to 30 V, not -1"),
+        ("set curr 6", "error set: curr must be 0 to 5 A, not 6"),
+        ("set load 0", "error set: load must be 0.1 to 1e+06 ohm, not 0"),
+        ("set volt nan", "error set: volt must be 0 to 30 V, not nan"),
+        ("set volt inf", "error set: volt must be 0 to 30 V, not inf"),
+        ("set volt high", "error set: value: invalid float 'high'"),
+        ("set volt", "error set: expected 2 arguments, got 1"),
+        ("set power 3", "error set: setting: invalid Setting 'power' (one of: volt, curr, load)"),
+        ("set volt 1 2", "error set: expected 2 arguments, got 3"),
+        ("get", "error get: expected 1 argument, got 0"),
+        ("get power", "error get: setting: invalid Setting 'power' (one of: volt, curr, load)"),
+        ("idn now", "error idn: expected no arguments, got 1"),
+        ("output maybe", "error output: state: invalid bool 'maybe'"),
+        ("measure now", "error measure: expected no arguments, got 1"),
+        ("status all", "error status: expected no arguments, got 1"),
+        ("reset now", "error reset: expected no arguments, got 1"),
+        ("help me", "error unknown command 'me'"),
     ],
 )
 def test_settings_and_arguments_are_checked(supply: PowerSupply, command: str, answer: str) -> None:
@@ -135,20 +135,20 @@ def test_help_lists_every_command(supply: PowerSupply) -> None:
     """``help`` has one line per command, each starting with the command's name."""
     lines = supply("help")
     assert isinstance(lines, list)
-    named = [line.split()[0] for line in lines[:-1]]
-    assert named == [
-        "idn",
-        "set",
-        "set",
-        "set",
-        "get",
-        "output",
-        "measure",
-        "status",
-        "reset",
-        "help",
-    ]
-    assert lines[-1] == "(ping, disconnect and shutdown are answered by the server itself)"
+    named = [line.split()[0] for line in lines]
+    assert named == ["idn", "set", "get", "output", "measure", "status", "reset", "help"]
+    assert supply("help set") == (
+        "set <setting:volt|curr|load> <value:float>  "
+        "Set volt (0 to 30 V), curr (0 to 5 A) or load (0.1 to 1e6 ohm)."
+    )
+
+
+def test_output_takes_any_bool_spelling(supply: PowerSupply) -> None:
+    """``output`` converts its argument as a bool: on/off, yes/no, true/false, 1/0."""
+    assert supply("output yes") == "ok"
+    assert supply("output") == "on"
+    assert supply("output 0") == "ok"
+    assert supply("output") == "off"
 
 
 @pytest.mark.parametrize(
@@ -156,14 +156,14 @@ def test_help_lists_every_command(supply: PowerSupply) -> None:
     [
         ("volt 9", "error unknown command 'volt'"),
         ("IDN", "error unknown command 'IDN'"),
-        ("", "error unknown command ''"),
-        ("   ", "error unknown command ''"),
+        ("", "error empty command"),
+        ("   ", "error empty command"),
     ],
 )
 def test_unknown_command_is_named_in_the_error(
     supply: PowerSupply, command: str, answer: str
 ) -> None:
-    """A command the supply does not know answers ``error unknown command 'NAME'``."""
+    """An unknown command answers ``error unknown command 'NAME'``, an empty one says so."""
     assert supply(command) == answer
 
 
@@ -178,14 +178,17 @@ def test_module_handler_is_a_power_supply() -> None:
     assert isinstance(handler, PowerSupply)
 
 
-def test_sample_served_over_a_real_socket() -> None:
-    """Served by a Server, the supply answers a Client, multi-line answers included."""
-    with (
-        linesock.Server(PowerSupply()) as server,
-        linesock.Client(port=server.port) as client,
-    ):
-        assert client.request("set volt 2") == ["ok"]
-        assert client.request("output on") == ["ok"]
-        assert client.request("measure") == ["2.000 V 0.200 A CV"]
-        assert client.request("status")[0] == "output on"
-        assert client.request("nope") == ["error unknown command 'nope'"]
+@pytest.fixture
+def linesock_handler() -> PowerSupply:
+    """A fresh supply, for the linesock pytest plugin's server fixtures to serve."""
+    return PowerSupply()
+
+
+@pytest.mark.parametrize("linesock_server_kind", ["threaded", "asyncio"])
+def test_sample_served_over_a_real_socket(linesock_client: linesock.Client) -> None:
+    """Served by either server, the supply answers a Client, multi-line answers included."""
+    assert linesock_client.request("set volt 2") == ["ok"]
+    assert linesock_client.request("output on") == ["ok"]
+    assert linesock_client.request("measure") == ["2.000 V 0.200 A CV"]
+    assert linesock_client.request("status")[0] == "output on"
+    assert linesock_client.request("nope") == ["error unknown command 'nope'"]

@@ -119,6 +119,20 @@ def test_docs_example_passes(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*test_on_both_servers?asyncio? PASSED*"])
 
 
+@pytest.mark.srs("SRS-151")
+def test_readme_handler_and_its_test_are_short_and_pass(pytester: pytest.Pytester) -> None:
+    """README's routed handler (under 15 lines) and its fixture test (under 10 lines) pass."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Commands with typed arguments") :]
+    rig_module, test_module = re.findall(r"```python\n(.*?)```", section, re.DOTALL)[:2]
+    assert len(rig_module.splitlines()) < 15
+    assert len(test_module.splitlines()) < 10
+    pytester.makepyfile(rig=rig_module, test_rig=test_module)
+    pytester.syspathinsert()
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
 @pytest.mark.srs("SRS-146")
 def test_plugin_is_registered_by_the_entry_point(rig: pytest.Pytester) -> None:
     """A fresh pytest process loads the plugin through the pytest11 entry point, unasked."""
