@@ -137,6 +137,10 @@ class LineFramer:
         (:attr:`had_invalid` tells whether there was any).  Bytes after the
         last LF are kept for the next call.
         """
+        if data[-1:] == _LF and not self._tail and not self._discarding:
+            # The common case, a read of whole lines (one command, say): no
+            # search for the last LF, no tail to join or keep.
+            return self._decode_lines(data)
         last_lf = data.rfind(_LF)
         if last_lf < 0:
             self._keep(data)
