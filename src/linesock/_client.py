@@ -174,10 +174,17 @@ class Client:
             self.disconnect() if command == "disconnect" else self.shutdown()
             return []
         self._write(check_command(command) + "\nping\n")
-        answers = []
-        while (answer := self.recv()) != "pong":
-            answers.append(answer)
-        return answers
+        # recv() inlined: this loop runs once per answer line of every request.
+        answers: list[str] = []
+        lines = self._lines
+        timeout = self.timeout
+        while True:
+            line = lines.popleft() if lines else self._next_line(timeout)
+            if isinstance(line, InvalidLine):
+                raise ProtocolError(line)
+            if line == "pong":
+                return answers
+            answers.append(line)
 
     def ping(self) -> bool:
         """Tell whether the server answers ``ping`` within the timeout.
@@ -268,8 +275,11 @@ class Client:
 
     def _write(self, text: str) -> None:
         """Send *text* whole."""
-        sock = self._connected_socket()
-        self._set_timeout(sock, self.timeout)
+        sock = self._sock
+        if sock is None:
+            sock = self._connected_socket()  # raises
+        if self._sock_timeout != self.timeout:
+            self._set_timeout(sock, self.timeout)
         sock.sendall(text.encode(self.encoding))
 
     def _next_line(self, timeout: float) -> str | InvalidLine:
