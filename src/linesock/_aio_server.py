@@ -55,7 +55,15 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Final, cast
 
-from ._protocol import Closing, Handler, ServerConfig, ServerStats, Session
+from ._protocol import (
+    Closing,
+    Handler,
+    ServerConfig,
+    ServerStats,
+    Session,
+    close_owned_transcript,
+    warn_if_exposed,
+)
 from ._server import _format_peer
 
 __all__ = ["AsyncServer", "start_server"]
@@ -217,6 +225,7 @@ class AsyncServer:
         bound_host, bound_port = listener.getsockname()[:2]
         self._address = (bound_host, bound_port)
         logger.info("listening on %s:%d", bound_host, bound_port)
+        warn_if_exposed(bound_host, self.config)
         self._accept_task = self._loop.create_task(self._accept_loop(listener))
         # A callback, not the task's ``finally``: a task cancelled before it
         # first ran never runs its body, and the listener must close anyway.
@@ -225,6 +234,7 @@ class AsyncServer:
     def _stop_listening(self, listener: socket.socket) -> None:
         """Close the listener once the accept loop is over; serve_forever then returns."""
         listener.close()
+        close_owned_transcript(self.config)
         logger.info("stopped listening")
         if not self._stopped.done():
             self._stopped.set_result(None)
@@ -242,8 +252,9 @@ class AsyncServer:
                     logger.error("accept failed: %s", exc)
                     await asyncio.sleep(_ACCEPT_ERROR_PAUSE)
                     continue
-                logger.info("client connected from %s", _format_peer(peer))
-                if await self._serve(client) is Closing.SHUTDOWN:
+                where = _format_peer(peer)
+                logger.info("client connected from %s", where)
+                if await self._serve(client, where) is Closing.SHUTDOWN:
                     logger.info("shutdown requested by the client")
                     self.close()
         finally:
@@ -252,13 +263,13 @@ class AsyncServer:
                 connection.end("the server is stopping")
                 await asyncio.wait({connection.lost}, timeout=2 * _LINGER_SECONDS)
 
-    async def _serve(self, client: socket.socket) -> Closing | None:
-        """Serve one accepted client until its connection is lost; return how it ended."""
+    async def _serve(self, client: socket.socket, peer: str) -> Closing | None:
+        """Serve the client at *peer* until its connection is lost; return how it ended."""
         client.setblocking(False)
         if client.family in (socket.AF_INET, socket.AF_INET6):
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.stats.sessions += 1
-        protocol = _SessionProtocol(self)
+        protocol = _SessionProtocol(self, peer)
         self._connection = protocol
         tls = self.config.ssl_context
         try:
@@ -286,13 +297,13 @@ class _SessionProtocol(asyncio.Protocol):
     transport: asyncio.Transport
     """The client's connection, from ``connection_made`` on."""
 
-    def __init__(self, server: AsyncServer) -> None:
-        """Serve one client for *server*."""
+    def __init__(self, server: AsyncServer, peer: str) -> None:
+        """Serve the client at *peer* for *server*."""
         self._server = server
         self._loop = server._loop
         self._config = server.config
         self._idle_timeout = server.config.idle_timeout
-        self.session = Session(server.handler, server.config, server.stats)
+        self.session = Session(server.handler, server.config, server.stats, peer)
         #: Resolves with how the client asked to end (or None) once the connection is lost.
         self.lost: asyncio.Future[Closing | None] = self._loop.create_future()
         self._made = False
@@ -382,6 +393,7 @@ class _SessionProtocol(asyncio.Protocol):
         if exc is not None and not self._ending:
             self._reason = f"connection error: {exc}"
         logger.info("client session ended: %s", self._reason)
+        self.session.end(self._reason)
         self.lost.set_result(self.session.closing)
 
     # -- answering ------------------------------------------------------------

@@ -29,6 +29,7 @@ import inspect
 import ipaddress
 import logging
 import math
+import os
 import re
 import ssl
 import time
@@ -38,6 +39,7 @@ from enum import Enum
 from typing import Final, TypeAlias
 
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._transcript import Transcript
 
 __all__ = [
     "DEFAULT_WRITE_TIMEOUT",
@@ -48,6 +50,7 @@ __all__ = [
     "ServerConfig",
     "ServerStats",
     "Session",
+    "close_owned_transcript",
     "excerpt",
     "warn_if_exposed",
 ]
@@ -119,6 +122,10 @@ class ServerConfig:
             a browser tricked into posting to the port cannot drive the rig.
         ssl_context: serve TLS with this server-side context (plain TCP when
             ``None``); give it a CA to verify client certificates for mutual TLS.
+        transcript: record every session (connect, each command and its
+            answers, invalid lines, the end) as JSON lines: a
+            :class:`~linesock.Transcript`, or a path, which is then opened here
+            and closed by the server when it stops.
     """
 
     encoding: str = "utf-8"
@@ -131,6 +138,9 @@ class ServerConfig:
     token: str | None = field(default=None, repr=False)
     reject_http: bool = True
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    transcript: Transcript | str | os.PathLike[str] | None = field(default=None, repr=False)
+    owns_transcript: bool = field(default=False, init=False, repr=False, compare=False)
+    """True when ``transcript`` was given as a path: the server closes it when it stops."""
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
@@ -141,6 +151,9 @@ class ServerConfig:
                 raise ValueError(f"{name} must be a positive number of seconds or None")
         if self.backlog < 1:
             raise ValueError("backlog must be at least 1")
+        if self.transcript is not None and not isinstance(self.transcript, Transcript):
+            object.__setattr__(self, "transcript", Transcript(self.transcript))
+            object.__setattr__(self, "owns_transcript", True)
         if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
             raise ValueError("token must be non-empty, without spaces, CR or LF")
 
@@ -176,6 +189,12 @@ _HTTP_FIRST_LINE: Final = re.compile(
 # The warning about HTTP clients is logged at most this often, in seconds.
 _HTTP_WARNING_INTERVAL: Final = 60.0
 _last_http_warning = -math.inf
+
+
+def close_owned_transcript(config: ServerConfig) -> None:
+    """Close the config's transcript if the config opened it (it was given as a path)."""
+    if config.owns_transcript and isinstance(config.transcript, Transcript):
+        config.transcript.close()
 
 
 def warn_if_exposed(address: str, config: ServerConfig) -> None:
@@ -215,18 +234,33 @@ class Session:
     __slots__ = (
         "_builtins",
         "_check_first_line",
+        "_deferred_line",
         "_queue",
+        "_transcript",
         "closing",
         "config",
         "framer",
         "handler",
+        "number",
         "pending",
         "stats",
     )
 
-    def __init__(self, handler: Handler, config: ServerConfig, stats: ServerStats) -> None:
-        """Start a session that answers with *handler* under *config*, counting in *stats*."""
+    def __init__(
+        self, handler: Handler, config: ServerConfig, stats: ServerStats, peer: str = ""
+    ) -> None:
+        """Start a session with the client at *peer* that answers with *handler*.
+
+        It runs under *config* and counts in *stats*; its :attr:`number` is
+        ``stats.sessions`` (the transport counts the session before creating it).
+        """
         self.handler: Final = handler
+        self.number: Final = stats.sessions
+        transcript = config.transcript
+        self._transcript: Final = transcript if isinstance(transcript, Transcript) else None
+        self._deferred_line: str | InvalidLine | None = None
+        if self._transcript is not None:
+            self._transcript.event(self.number, "connect", peer=peer)
         self.config: Final = config
         self.stats: Final = stats
         self.framer: Final = LineFramer(
@@ -265,10 +299,20 @@ class Session:
             refusal = self._refuse(first)
             if refusal is not None:
                 self.closing = Closing.REFUSED
+                if self._transcript is not None:
+                    reason = "unauthorized" if refusal else "http"
+                    self._transcript.event(self.number, "refused", reason=reason)
                 return refusal
             if self.config.token is not None:
+                if self._transcript is not None:
+                    self._transcript.event(self.number, "auth", result="ok")
                 return b"ok\n" + self._answer(lines[1:]) if len(lines) > 1 else b"ok\n"
         return self._answer(lines, not self.framer.had_invalid)
+
+    def end(self, reason: str) -> None:
+        """Note that the connection ended, and why (for the transcript)."""
+        if self._transcript is not None:
+            self._transcript.event(self.number, "end", reason=reason)
 
     @property
     def backlog(self) -> bool:
@@ -307,6 +351,8 @@ class Session:
             self._handler_failed(error)
         else:
             self._add_answer(out, result)
+        if self._transcript is not None and self._deferred_line is not None:
+            self._transcript.commands(self.number, [self._deferred_line], out, [0])
         encoded = self._encode(out) if out else b""
         return encoded + self.answer_backlog() if self._queue else encoded
 
@@ -325,8 +371,12 @@ class Session:
         append = out.append
         size = 0
         handler = self.handler
+        # Where each command's answers start in ``out``, when recording.
+        starts: list[int] | None = None if self._transcript is None else []
         remaining = iter(lines)
         for line in remaining:
+            if starts is not None:
+                starts.append(len(out))
             if not all_text and isinstance(line, InvalidLine):
                 size += self._add_answer(out, self._answer_invalid(line))
             # The built-ins are compared, not looked up: == looks at the
@@ -355,6 +405,8 @@ class Session:
             if size > OUTPUT_CHUNK:
                 self._queue = list(remaining)
                 break
+        if starts is not None:
+            self._record(lines, out, starts)
         if not out:
             return b""
         append("")
@@ -362,6 +414,15 @@ class Session:
             return "\n".join(out).encode(self.config.encoding)
         except UnicodeEncodeError:
             return self._encode_each(out)
+
+    def _record(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> None:
+        """Write a batch to the transcript; a deferred command waits for its answer."""
+        assert self._transcript is not None
+        if self.pending is not None:
+            self._deferred_line = lines[len(starts) - 1]
+            del starts[-1]
+        if starts:
+            self._transcript.commands(self.number, lines, out, starts)
 
     def _refuse(self, first: str | InvalidLine) -> bytes | None:
         """Check the session's first line; return the refusal to send, if refused."""

@@ -30,7 +30,15 @@ import time
 from types import TracebackType
 from typing import Any, Final
 
-from ._protocol import Closing, Handler, ServerConfig, ServerStats, Session, warn_if_exposed
+from ._protocol import (
+    Closing,
+    Handler,
+    ServerConfig,
+    ServerStats,
+    Session,
+    close_owned_transcript,
+    warn_if_exposed,
+)
 
 __all__ = ["Server"]
 
@@ -173,8 +181,8 @@ class Server:
                 while not self._stop_requested:
                     if not any(key.fileobj is listener for key, _ in selector.select()):
                         continue
-                    client = self._accept(listener)
-                    if client is not None and self._serve_client(client) is Closing.SHUTDOWN:
+                    accepted = self._accept(listener)
+                    if accepted is not None and self._serve_client(*accepted) is Closing.SHUTDOWN:
                         logger.info("shutdown requested by the client")
                         break
         finally:
@@ -227,8 +235,8 @@ class Server:
 
     # -- the serving thread ---------------------------------------------
 
-    def _accept(self, listener: socket.socket) -> socket.socket | None:
-        """Take the next client from the backlog, or None if it went away."""
+    def _accept(self, listener: socket.socket) -> tuple[socket.socket, str] | None:
+        """Take the next client (and its address) from the backlog, or None if it went away."""
         try:
             client, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
@@ -241,18 +249,19 @@ class Server:
             client.setblocking(True)
         if client.family in (socket.AF_INET, socket.AF_INET6):
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        logger.info("client connected from %s", _format_peer(peer))
-        return client
+        where = _format_peer(peer)
+        logger.info("client connected from %s", where)
+        return client, where
 
-    def _serve_client(self, client: socket.socket) -> Closing | None:
-        """Serve one client until it leaves; return how it asked to end, if it did."""
+    def _serve_client(self, client: socket.socket, peer: str) -> Closing | None:
+        """Serve the client at *peer* until it leaves; return how it asked to end, if it did."""
         with self._lock:
             if self._stop_requested:
                 client.close()
                 return None
             self._client = client
         self.stats.sessions += 1
-        session = Session(self.handler, self.config, self.stats)
+        session = Session(self.handler, self.config, self.stats, peer)
         ended = "the client closed the connection"
         try:
             if self.config.ssl_context is not None:
@@ -271,6 +280,7 @@ class Server:
             else:
                 client.close()
         logger.info("client session ended: %s", ended)
+        session.end(ended)
         return session.closing
 
     def _start_tls(self, client: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
@@ -418,6 +428,7 @@ class Server:
             for sock in (self._listener, self._wake_reader, self._wake_writer):
                 if sock is not None:
                     sock.close()
+        close_owned_transcript(self.config)
         logger.info("stopped listening")
 
 
