@@ -12,9 +12,8 @@ import pytest
 
 from frontends import RunningServer
 from handlers import protocol_handler
-from linesock import Server
-from linesock._transcript import Transcript, read_transcript
-from wire import connect, converse, read_until_eof
+from linesock import AnswerDifference, Server, Transcript, read_transcript, replay
+from wire import WAIT, connect, converse, read_until_eof
 
 Serve = Callable[..., RunningServer]
 
@@ -167,3 +166,63 @@ def test_a_corrupt_transcript_line_is_reported_with_its_number(tmp_path: Path) -
     path.write_text('{"t": 1, "session": 1, "event": "connect", "peer": "x"}\nnot json\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2: not a transcript record"):
         list(read_transcript(path))
+
+
+def record_session(path: Path, script: bytes) -> bytes:
+    """Serve the protocol handler with a transcript at *path*, send *script*, return answers."""
+    with Server(protocol_handler, transcript=str(path)) as server:
+        return converse(server.port, script)
+
+
+def test_replaying_against_the_same_handler_matches(tmp_path: Path) -> None:
+    """Every recorded answer comes back the same from an identical server."""
+    path = tmp_path / "rig.jsonl"
+    record_session(path, b"echo a\nlines 3\nsilent\necho caf\xc3\xa9\nping\ndisconnect\n")
+    record_session(path, b"echo second session\ndisconnect\n")
+    with Server(protocol_handler) as server:
+        report = replay(path, port=server.port)
+    assert report.matched
+    assert (report.sessions, report.commands, report.skipped) == (2, 6, 0)
+    assert server.stats.sessions == 2
+
+
+def test_replaying_against_a_changed_handler_reports_each_difference(tmp_path: Path) -> None:
+    """A command answered differently is reported with both answers; the rest match."""
+    path = tmp_path / "rig.jsonl"
+    record_session(path, b"echo a\nlines 2\necho b\ndisconnect\n")
+
+    def changed(command: str) -> object:
+        return ["line 1", "line two"] if command == "lines 2" else protocol_handler(command)
+
+    with Server(changed) as server:
+        report = replay(path, port=server.port)
+    assert report.differences == [
+        AnswerDifference(1, "lines 2", ["line 1", "line 2"], ["line 1", "line two"])
+    ]
+    assert str(report.differences[0]) == (
+        "session 1: 'lines 2': recorded ['line 1', 'line 2'], replayed ['line 1', 'line two']"
+    )
+
+
+def test_replay_skips_invalid_lines_and_shutdown_unless_asked(tmp_path: Path) -> None:
+    """Invalid lines are not resent; a recorded shutdown stops the target only on request."""
+    path = tmp_path / "rig.jsonl"
+    record_session(path, b"\xff\necho x\nshutdown\n")
+    with Server(protocol_handler) as server:
+        report = replay(path, port=server.port)
+        assert report.matched
+        assert (report.commands, report.skipped) == (1, 2)
+        assert server.is_running
+        report = replay(path, port=server.port, include_shutdown=True)
+        assert server._finished.wait(WAIT)
+    assert report.skipped == 1
+
+
+def test_replay_without_a_server_raises_connection_error(tmp_path: Path) -> None:
+    """No server to replay against is a clear ConnectionError."""
+    path = tmp_path / "rig.jsonl"
+    record_session(path, b"echo a\ndisconnect\n")
+    with Server(protocol_handler) as server:
+        port = server.port
+    with pytest.raises(ConnectionError, match="no server accepts connections"):
+        replay(path, port=port, timeout=2)

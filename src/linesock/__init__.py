@@ -12,6 +12,10 @@ The public surface:
 * :class:`Client`: the blocking client.
 * :class:`Commands`: a handler that routes each command to a typed function
   (see docs/routing.md); :class:`CommandError` refuses a request from one.
+* :class:`Transcript` and :func:`read_transcript`: session records as JSON
+  lines (``transcript=`` on either server), and :func:`replay`, which sends
+  a transcript's commands to a server and reports the answers that differ
+  (see docs/transcripts.md).
 * :class:`LineFramer` and :class:`Session`: the sans-IO protocol core every
   front end drives, for those who build their own transport.
 """
@@ -28,8 +32,10 @@ from ._protocol import (
     ServerStats,
     Session,
 )
+from ._replay import AnswerDifference, ReplayReport, replay
 from ._routing import CommandError, Commands
 from ._server import Server
+from ._transcript import Transcript, read_transcript
 from ._version import __version__
 
 __all__ = [
@@ -37,6 +43,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_WRITE_TIMEOUT",
     "Answer",
+    "AnswerDifference",
     "Client",
     "Closing",
     "CommandError",
@@ -46,9 +53,13 @@ __all__ = [
     "InvalidLine",
     "LineFramer",
     "ProtocolError",
+    "ReplayReport",
     "Server",
     "ServerConfig",
     "ServerStats",
     "Session",
+    "Transcript",
     "__version__",
+    "read_transcript",
+    "replay",
 ]
