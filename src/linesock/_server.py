@@ -142,7 +142,10 @@ class Server:
         if self._listener is not None:
             return
         family, _, _, _, sockaddr = socket.getaddrinfo(
-            self.host, self._requested_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            _lookup_name(self.host),
+            self._requested_port,
+            type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
         )[0]
         listener = socket.create_server(
             sockaddr, family=family, backlog=self.config.backlog, reuse_port=False
@@ -307,6 +310,12 @@ class Server:
         if idle_timeout is not None:
             idle_selector = selectors.DefaultSelector()
             idle_selector.register(client, selectors.EVENT_READ)
+        # This loop runs once per read, once per round trip of a ping-pong
+        # client: the common case (plain TCP, the send takes everything) is
+        # written out here rather than in calls.
+        recv_into, send, receive = client.recv_into, client.send, session.receive
+        write_lock = self._write_lock
+        plain = not isinstance(client, ssl.SSLSocket)
         try:
             while True:
                 if (
@@ -316,13 +325,22 @@ class Server:
                 ):
                     self.stats.idle_disconnects += 1
                     return f"idle for {idle_timeout} s"
-                size = client.recv_into(buffer)
+                size = recv_into(buffer)
                 if size == 0:
                     session.receive_eof()
                     return "the client closed the connection"
-                out = session.receive(view[:size].tobytes())
+                out = receive(view[:size].tobytes())
                 if out:
-                    self._send(client, out)
+                    if plain:
+                        with write_lock:
+                            try:
+                                sent = send(out, _DONTWAIT)
+                            except BlockingIOError:
+                                sent = 0
+                            if sent != len(out):
+                                self._send_rest(client, out, sent)
+                    else:
+                        self._send(client, out)
                 while session.pending is not None or session.backlog:
                     if session.pending is not None:
                         out = self._resolve(session)
@@ -406,8 +424,14 @@ class Server:
             sent = client.send(data, _DONTWAIT)
         except BlockingIOError:
             sent = 0
-        if sent == len(data):
-            return
+        if sent != len(data):
+            self._send_rest(client, data, sent)
+
+    def _send_rest(self, client: socket.socket, data: bytes, sent: int) -> None:
+        """Send *data* after its first *sent* bytes, to a client that lags; hold the write lock.
+
+        Waits for room at most ``write_timeout`` in all, then raises ``_WriteTimeout``.
+        """
         timeout = self.config.write_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         remaining = memoryview(data)[sent:]
@@ -430,6 +454,20 @@ class Server:
                     sock.close()
         close_owned_transcript(self.config)
         logger.info("stopped listening")
+
+
+def _lookup_name(host: str) -> str | bytes:
+    """*host* as ``getaddrinfo`` should get it: ASCII as bytes, so no IDNA codec is loaded.
+
+    Given text, ``getaddrinfo`` encodes it with the IDNA codec, whose first
+    use imports ``encodings.idna`` and ``stringprep``: about 2 ms of a
+    server's ``start()``.  An address or an ASCII name needs no such
+    encoding; only an internationalised name is passed on as text.
+    """
+    try:
+        return host.encode("ascii")
+    except UnicodeEncodeError:
+        return host
 
 
 def _has_buffered_input(client: socket.socket) -> bool:
