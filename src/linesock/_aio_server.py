@@ -64,7 +64,7 @@ from ._protocol import (
     close_owned_transcript,
     warn_if_exposed,
 )
-from ._server import _format_peer
+from ._server import _format_peer, _lookup_name
 
 __all__ = ["AsyncServer", "start_server"]
 
@@ -214,9 +214,19 @@ class AsyncServer:
 
     async def _listen(self, host: str, port: int) -> None:
         """Bind, listen and start the accept loop."""
-        infos = await self._loop.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
+        try:
+            # An address needs no resolver: answered at once, without the
+            # executor thread (and its start-up) that loop.getaddrinfo uses.
+            infos = socket.getaddrinfo(
+                _lookup_name(host),
+                port,
+                type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE | socket.AI_NUMERICHOST,
+            )
+        except socket.gaierror:  # a name: resolve it without blocking the loop
+            infos = await self._loop.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
         family, _, _, _, sockaddr = infos[0]
         listener = socket.create_server(
             sockaddr, family=family, backlog=self.config.backlog, reuse_port=False
