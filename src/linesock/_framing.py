@@ -48,6 +48,11 @@ DEFAULT_MAX_LINE_BYTES: Final = 1024 * 1024
 
 _LF: Final = b"\n"
 _CR: Final = b"\r"
+# Lines longer than this are decoded one by one rather than as one batch.
+_LONG_LINE: Final = 4096
+# A read shorter than this is joined whole to the line an earlier read began;
+# a longer one is decoded where it lies.
+_JOIN_LIMIT: Final = 64 * 1024
 # ``13 in data`` is a plain memchr; ``b"\r" in data`` first tries the
 # argument as an integer and builds and drops a TypeError, ~0.3 us a read.
 _CR_BYTE: Final = 0x0D
@@ -88,6 +93,7 @@ class LineFramer:
         "_decode",
         "_discarded",
         "_discarding",
+        "_short_batch",
         "_tail",
         "encoding",
         "had_invalid",
@@ -111,6 +117,8 @@ class LineFramer:
         self.encoding: Final = info.name
         self._decode = info.decode
         self._built_in_decoder = info.name in _BUILT_IN_DECODERS
+        # A batch this short holds no line over the limit, and is not long.
+        self._short_batch = min(_LONG_LINE, max_line_bytes + 1)
         # The unterminated tail.  A bytearray, so that a line trickling in a
         # byte at a time costs linear time, not quadratic.
         self._tail = bytearray()
@@ -129,7 +137,7 @@ class LineFramer:
         """How many bytes of an unfinished line the framer holds in memory."""
         return len(self._tail)
 
-    def feed(self, data: bytes) -> list[str | InvalidLine]:
+    def feed(self, data: bytes | bytearray) -> list[str | InvalidLine]:
         """Take the next bytes of the stream; return the lines they complete.
 
         Lines come back in stream order: a ``str`` for each good command, an
@@ -139,30 +147,71 @@ class LineFramer:
         """
         if data[-1:] == _LF and not self._tail and not self._discarding:
             # The common case, a read of whole lines (one command, say): no
-            # search for the last LF, no tail to join or keep.
-            return self._decode_lines(data)
-        last_lf = data.rfind(_LF)
-        if last_lf < 0:
-            self._keep(data)
+            # search for the last LF, no tail to join or keep.  A short one
+            # is decoded right here, the fast path of _decode_lines written
+            # out: this runs once per round trip of a ping-pong peer.
+            if len(data) <= self._short_batch and _CR_BYTE not in data:
+                try:
+                    if self._built_in_decoder:
+                        text = data.decode(self.encoding)
+                    else:
+                        text = self._decode(data)[0]
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    lines = text.split("\n")
+                    lines.pop()
+                    self.had_invalid = False
+                    return lines  # type: ignore[return-value]  # see _decode_lines
+            return self._decode_lines(data, 0, len(data))
+        return self.feed_buffer(data, len(data))
+
+    def feed_buffer(self, buffer: bytes | bytearray, size: int) -> list[str | InvalidLine]:
+        """Like ``feed(bytes(buffer[:size]))``, without copying the read.
+
+        For a transport that reads into one reused buffer (``recv_into``).
+        Complete lines are decoded straight out of *buffer*; only the line
+        that an earlier read began is joined to its start in the framer's
+        tail, and only an unfinished last line is copied into it.  Nothing
+        refers to *buffer* once this returns.
+        """
+        end = buffer.rfind(_LF, 0, size) + 1
+        view = memoryview(buffer)
+        if not end:
+            self._keep(view[:size])
             self.had_invalid = False
             return []
-        end = last_lf + 1
-        if self._discarding:
-            # The first LF ends an overlong line: report it once.
-            first_lf = data.find(_LF)
-            self._keep(data[:first_lf])
-            lines: list[str | InvalidLine] = [self._finish_overlong()]
-            if first_lf < last_lf:
-                lines += self._decode_lines(data[first_lf + 1 : end])
-            self.had_invalid = True
-        elif self._tail:
-            self._tail += data[:end]
-            lines = self._decode_lines(bytes(self._tail))
-            self._tail.clear()
+        lines: list[str | InvalidLine]
+        if self._tail and not self._discarding and end < _JOIN_LIMIT:
+            # A line an earlier read began, and a short read: join them all.
+            self._tail += view[:end]
+            lines = self._decode_lines(self._tail, 0, len(self._tail))
+            del self._tail[:]
+        elif self._discarding or self._tail:
+            # The first LF ends the line an earlier read began.  Only that line
+            # is joined (or skipped), the rest decoded in place: no read-sized
+            # copy, whose fresh pages would cost a page fault each.
+            start = buffer.find(_LF, 0, end) + 1
+            if self._discarding:  # an overlong one: report it once
+                self._keep(view[: start - 1])
+                first: list[str | InvalidLine] = [self._finish_overlong()]
+                invalid = True
+            else:
+                self._tail += view[:start]
+                first = self._decode_lines(self._tail, 0, len(self._tail))
+                invalid = self.had_invalid
+                del self._tail[:]
+            if start < end:
+                lines = self._decode_lines(buffer, start, end)
+                lines[:0] = first
+                self.had_invalid = invalid or self.had_invalid
+            else:
+                lines = first
+                self.had_invalid = invalid
         else:
-            lines = self._decode_lines(data if end == len(data) else data[:end])
-        if end < len(data):
-            self._keep(data[end:])
+            lines = self._decode_lines(buffer, 0, end)
+        if end < size:
+            self._keep(view[end:size])
         return lines
 
     def feed_eof(self) -> int:
@@ -177,7 +226,7 @@ class LineFramer:
         self._discarded = 0
         return lost
 
-    def _keep(self, data: bytes) -> None:
+    def _keep(self, data: bytes | bytearray | memoryview) -> None:
         """Hold an unterminated piece of a line, or skip it if the line is overlong."""
         if self._discarding:
             room = _OVERLONG_PREFIX - len(self._tail)
@@ -202,46 +251,66 @@ class LineFramer:
         self._discarded = 0
         return line
 
-    def _decode_lines(self, complete: bytes) -> list[str | InvalidLine]:
-        """Decode *complete* (one or more whole lines, ending in LF) into lines.
+    def _decode_lines(
+        self, data: bytes | bytearray, start: int, end: int
+    ) -> list[str | InvalidLine]:
+        """Decode ``data[start:end]`` (one or more whole lines, ending in LF) into lines.
 
-        Sets :attr:`had_invalid` for the batch.
+        Sets :attr:`had_invalid` for the batch.  Nothing refers to *data*
+        afterwards: the framer's tail or a transport's read buffer may be
+        passed, and reused.
         """
-        limit = self.max_line_bytes
-        if _CR_BYTE not in complete:
-            # The fast path: one decode for the whole batch (LF cannot occur
-            # inside a character of an ASCII-compatible encoding).
-            try:
-                if self._built_in_decoder:
-                    text = complete.decode(self.encoding)
-                else:
-                    text = self._decode(complete)[0]
-            except UnicodeDecodeError:
-                pass
+        whole = start == 0 and end == len(data)
+        if _CR_BYTE in data if whole else data.find(_CR_BYTE, start, end) >= 0:
+            return self._decode_each(data, start, end)
+        if end - start > _LONG_LINE and data.find(_LF, start, end) - start > _LONG_LINE:
+            # Long lines are decoded one by one, straight into their strings:
+            # no batch-sized text to allocate, fill and split.
+            return self._decode_each(data, start, end)
+        # The fast path: one decode for the whole batch (LF cannot occur
+        # inside a character of an ASCII-compatible encoding).
+        try:
+            if not whole:
+                text = str(memoryview(data)[start:end], self.encoding)
+            elif self._built_in_decoder:
+                text = data.decode(self.encoding)
             else:
-                lines = text.split("\n")
-                lines.pop()  # the empty string after the final LF
-                # str.isascii() is O(1); for ASCII text, characters are bytes.
-                if len(complete) <= limit + 1 or (text.isascii() and max(map(len, lines)) <= limit):
-                    self.had_invalid = False
-                    # A list of str is a list of lines; typing.cast would cost a call per read.
-                    return lines  # type: ignore[return-value]
+                text = self._decode(data)[0]
+        except UnicodeDecodeError:
+            return self._decode_each(data, start, end)
+        lines = text.split("\n")
+        lines.pop()  # the empty string after the final LF
+        # str.isascii() is O(1); for ASCII text, characters are bytes.
+        limit = self.max_line_bytes
+        if end - start <= limit + 1 or (text.isascii() and max(map(len, lines)) <= limit):
+            self.had_invalid = False
+            # A list of str is a list of lines; typing.cast would cost a call per read.
+            return lines  # type: ignore[return-value]
+        return self._decode_each(data, start, end)
+
+    def _decode_each(
+        self, data: bytes | bytearray, start: int, end: int
+    ) -> list[str | InvalidLine]:
+        """Decode ``data[start:end]`` line by line: drop a CR before LF, catch bad lines."""
+        limit = self.max_line_bytes
         decode = self._decode
+        view = memoryview(data)
         result: list[str | InvalidLine] = []
         invalid = False
-        raw_lines = complete.split(_LF)
-        raw_lines.pop()
-        for raw in raw_lines:
-            size = len(raw)
+        while start < end:
+            stop = data.find(_LF, start, end)
+            size = stop - start
             if size > limit:
-                result.append(InvalidLine("overlong", raw[:_OVERLONG_PREFIX], size))
+                prefix = bytes(view[start : min(stop, start + _OVERLONG_PREFIX)])
+                result.append(InvalidLine("overlong", prefix, size))
                 invalid = True
-                continue
-            body = raw[:-1] if raw.endswith(_CR) else raw
-            try:
-                result.append(decode(body)[0])
-            except UnicodeDecodeError:
-                result.append(InvalidLine("undecodable", body, size))
-                invalid = True
+            else:
+                body_end = stop - 1 if size and data[stop - 1] == _CR_BYTE else stop
+                try:
+                    result.append(decode(view[start:body_end])[0])
+                except UnicodeDecodeError:
+                    result.append(InvalidLine("undecodable", bytes(view[start:body_end]), size))
+                    invalid = True
+            start = stop + 1
         self.had_invalid = invalid
         return result
