@@ -277,16 +277,19 @@ class Session:
             "shutdown": shutdown,
         }
 
-    def receive(self, data: bytes) -> bytes:
+    def receive(self, data: bytes | bytearray, size: int | None = None) -> bytes:
         """Take bytes from the client; return the answers to send now.
 
         Commands that follow a deferred answer wait in a queue until
         :meth:`resume`; those after ``disconnect`` or ``shutdown`` are never
-        run.
+        run.  With *size*, *data* is a read buffer the transport reuses, whose
+        first *size* bytes are new (see :meth:`LineFramer.feed_buffer
+        <linesock.LineFramer.feed_buffer>`): nothing of it is kept.
         """
         if self.closing is not None:
             return b""
-        lines = self.framer.feed(data)
+        framer = self.framer
+        lines = framer.feed(data) if size is None else framer.feed_buffer(data, size)
         if not lines:
             return b""
         self.stats.commands += len(lines)

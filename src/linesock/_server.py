@@ -303,7 +303,6 @@ class Server:
     def _converse(self, client: socket.socket, session: Session) -> str:
         """Read, answer and write until the session ends; return why it ended."""
         buffer = self._buffer
-        view = memoryview(buffer)
         idle_timeout = self.config.idle_timeout
         # An epoll object per session costs two system calls: only with a timeout.
         idle_selector = None
@@ -329,7 +328,7 @@ class Server:
                 if size == 0:
                     session.receive_eof()
                     return "the client closed the connection"
-                out = receive(view[:size].tobytes())
+                out = receive(buffer, size)
                 if out:
                     if plain:
                         with write_lock:
