@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,33 +182,54 @@ def start_asyncio_on(
     )
 
 
-# Options the CLI takes as flags, and how.
+# Options the CLI takes as flags, and how.  ``token`` is given through a
+# file (``--token-file``); ``ssl_context``, an object, has no flag: the CLI's
+# own tests cover the TLS flags, which name certificate files.
 _CLI_FLAGS: dict[str, str] = {
     "max_line_bytes": "--max-line-bytes",
     "idle_timeout": "--idle-timeout",
     "write_timeout": "--write-timeout",
+    "transcript": "--transcript",
 }
 
 
 def start_cli(handler_name: str, **options: Any) -> RunningServer:
-    """Start ``linesock serve handlers:NAME`` as a process; wait for its listening line."""
+    """Start ``linesock serve handlers:NAME`` as a process; wait for its listening line.
+
+    The threaded server only: a second CLI front end on ``--loop asyncio``
+    would add a process per protocol test (about a minute to ``./do_ver``);
+    tests/test_cli_loop.py covers ``--loop`` instead.
+    """
     args = [sys.executable, "-m", "linesock", "serve", f"handlers:{handler_name}", "--port", "0"]
     for name, value in options.items():
         if name == "allow_remote_shutdown" and value is False:
             args.append("--no-remote-shutdown")
         elif name in _CLI_FLAGS:
             args += [_CLI_FLAGS[name], str(value)]
-        else:
+        elif name != "token":
             pytest.skip(f"the CLI has no flag for the option {name}")
+    token_directory = None
+    if "token" in options:
+        # The server reads the file before it listens; it is removed below.
+        token_directory = tempfile.TemporaryDirectory(prefix="linesock-token-")
+        token_file = Path(token_directory.name) / "token"
+        token_file.write_text(f"{options['token']}\n")
+        args += ["--token-file", str(token_file)]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    environment.pop("LINESOCK_TOKEN", None)  # only the options given here apply
     process = subprocess.Popen(
         args,
         cwd=TESTS_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=environment,
     )
-    line = _read_listening_line(process)
+    try:
+        line = _read_listening_line(process)
+    finally:
+        if token_directory is not None:
+            token_directory.cleanup()
     match = re.search(r"listening on (\S+):(\d+)$", line.strip())
     if match is None:
         process.kill()

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,8 +43,17 @@ def linesock_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "linesock", *args]
 
 
+def cli_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without ``LINESOCK_TOKEN``, plus *variables*."""
+    environment = {name: value for name, value in os.environ.items() if name != "LINESOCK_TOKEN"}
+    return {**environment, **variables}
+
+
 def run_cli(
-    *args: str, stdin: str | None = None, cwd: Path = FIXTURES
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path = FIXTURES,
+    environment: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``linesock`` with *args* to completion and capture its output."""
     return subprocess.run(
@@ -54,6 +64,7 @@ def run_cli(
         text=True,
         timeout=WAIT,
         check=False,
+        env=cli_environment() if environment is None else environment,
     )
 
 
@@ -121,7 +132,9 @@ def read_line(process: subprocess.Popen[bytes], timeout: float, *, stderr: bool 
 
 
 @contextlib.contextmanager
-def serving(*args: str, cwd: Path = FIXTURES) -> Iterator[ServeProcess]:
+def serving(
+    *args: str, cwd: Path = FIXTURES, environment: dict[str, str] | None = None
+) -> Iterator[ServeProcess]:
     """Start ``linesock serve ARGS`` and wait until it listens; kill it in teardown."""
     process = subprocess.Popen(
         linesock_command("serve", *args),
@@ -130,6 +143,7 @@ def serving(*args: str, cwd: Path = FIXTURES) -> Iterator[ServeProcess]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         bufsize=0,
+        env=cli_environment() if environment is None else environment,
     )
     try:
         server = ServeProcess(process)
@@ -205,9 +219,11 @@ class BackgroundServer:
 
 
 @contextlib.contextmanager
-def background_server(handler: Callable[[str], object]) -> Iterator[BackgroundServer]:
-    """Serve *handler* on a free loopback port in a thread; stop it in teardown."""
-    server = linesock.Server(handler)
+def background_server(
+    handler: Callable[[str], object], **options: Any
+) -> Iterator[BackgroundServer]:
+    """Serve *handler* (with server *options*) on a free loopback port in a thread."""
+    server = linesock.Server(handler, **options)
     server.listen()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -283,6 +299,8 @@ def test_exit_codes_have_their_documented_values() -> None:
         (["send", "a\nb"], "a command cannot hold CR or LF: 'a\\nb'"),
         (["send", "--timeout", "0", "ping"], "argument --timeout: 0 is not a positive number"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["serve", "--loop", "trio"], "argument --loop: invalid choice: 'trio'"),
+        (["replay"], "the following arguments are required: FILE"),
     ],
 )
 def test_usage_errors_exit_2_with_the_reason(
@@ -307,7 +325,7 @@ def test_send_refuses_a_closing_command_before_the_last(
     )
 
 
-@pytest.mark.srs("SRS-119")
+@pytest.mark.srs("SRS-119", "SRS-152")
 def test_server_flags_map_to_server_config_fields() -> None:
     """Only the server flags given reach the Server, under their ServerConfig names."""
     parser = _cli.build_parser()
@@ -321,6 +339,8 @@ def test_server_flags_map_to_server_config_fields() -> None:
             "--write-timeout",
             "none",
             "--no-remote-shutdown",
+            "--transcript",
+            "rig.jsonl",
         ]
     )
     assert _cli._server_options(given) == {
@@ -328,6 +348,7 @@ def test_server_flags_map_to_server_config_fields() -> None:
         "idle_timeout": 2.5,
         "write_timeout": None,
         "allow_remote_shutdown": False,
+        "transcript": "rig.jsonl",
     }
     assert _cli._server_options(parser.parse_args(["serve"])) == {}
 

@@ -1,4 +1,4 @@
-"""The ``linesock`` command line: ``serve``, ``send``, ``shell`` and ``demo``.
+"""The ``linesock`` command line: ``serve``, ``send``, ``shell``, ``replay`` and ``demo``.
 
 Design notes
 ------------
@@ -7,24 +7,33 @@ arguments and sets ``run`` to ``_run_<name>``, which returns the exit code.
 Options that several commands share are declared in one helper each, so a
 later flag is added in one place:
 
-* ``_add_client_options`` (``--host``, ``--port``, ``--timeout``) for every
-  command that connects to a server, and ``_connect`` builds and connects
-  the :class:`~linesock.Client` from them.
+* ``_add_client_options`` (``--host``, ``--port``, ``--timeout``, the TLS
+  flags and ``--token-file``) for every command that connects to a server;
+  ``_client_settings`` turns them into :class:`~linesock.Client` keyword
+  arguments and ``_connect`` builds and connects the client.
 * ``_add_server_options`` holds the flags that map to
   :class:`~linesock.ServerConfig` fields.  Each flag's ``dest`` is the field's
   name and its default is ``argparse.SUPPRESS``, so ``_server_options`` passes
   on only what the user gave and ``ServerConfig`` stays the one place where
-  defaults live.
+  defaults live.  ``_add_access_options`` holds the flags that name files
+  (certificates, the token), which ``_access_options`` reads into the
+  ``ssl_context`` and ``token`` fields.
 
 A command fails by raising ``_CommandFailed`` with a one-line message and an
 exit code; :func:`main` prints ``linesock: <message>`` to stderr and returns
-the code, so users never see a traceback for an expected failure.
+the code, so users never see a traceback for an expected failure.  A token
+is never part of a message or a log line.
 
-``serve`` runs ``Server.serve_forever`` in the main thread.  SIGINT and
-SIGTERM start a short-lived thread that calls ``Server.stop()``: from another
-thread, ``stop()`` also wakes a serving thread that is blocked reading from a
-connected client, which a call from the signal handler itself (running on
-the serving thread) would not do.  A second signal exits at once.
+``serve`` runs the threaded :class:`~linesock.Server` by default, or
+:func:`linesock.aio.start_server` on the event loop ``--loop`` names; both
+paths share the option handling, the ``listening on`` line and the
+statistics logged at exit.  Threaded: ``Server.serve_forever`` runs in the
+main thread, and SIGINT or SIGTERM start a short-lived thread that calls
+``Server.stop()``: from another thread, ``stop()`` also wakes a serving
+thread that is blocked reading from a connected client, which a call from
+the signal handler itself (running on the serving thread) would not do.
+Event loop: ``loop.add_signal_handler`` closes the server.  On both paths
+a second signal exits at once.
 """
 
 from __future__ import annotations
@@ -35,28 +44,38 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._client import DEFAULT_PORT, DEFAULT_TIMEOUT, Client, ProtocolError, check_command
 from ._framing import DEFAULT_MAX_LINE_BYTES
 from ._importer import HandlerImportError, import_handler
-from ._protocol import DEFAULT_WRITE_TIMEOUT, ServerConfig
+from ._protocol import DEFAULT_WRITE_TIMEOUT, Handler, ServerConfig, ServerStats
+from ._replay import ReplayReport, replay
 from ._server import Server
 from ._version import __version__
 from .sample import PowerSupply
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._aio_server import AsyncServer
 
 __all__ = [
     "EXIT_ERROR",
     "EXIT_HANDLER_IMPORT",
     "EXIT_OK",
     "EXIT_USAGE",
+    "TOKEN_ENVIRONMENT_VARIABLE",
     "build_parser",
     "main",
 ]
@@ -75,12 +94,18 @@ EXIT_HANDLER_IMPORT: Final = 3
 DEFAULT_HANDLER: Final = "linesock.sample:handler"
 #: Where ``linesock shell`` keeps its command history.
 HISTORY_FILE: Final = "~/.linesock_history"
+#: The environment variable that holds the token when ``--token-file`` is not given.
+TOKEN_ENVIRONMENT_VARIABLE: Final = "LINESOCK_TOKEN"
 
 _DEFAULT_HOST: Final = "127.0.0.1"
 _HISTORY_LENGTH: Final = 1000
 _CLOSING_COMMANDS: Final = ("disconnect", "shutdown")
 _SHELL_QUIT: Final = ("quit", "exit")
 _LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The event loops `serve --loop` offers; without --loop, the threaded Server.
+_EVENT_LOOPS: Final = ("asyncio", "uvloop")
+# What the ssl module appends to its messages: the C source line.
+_SSL_SOURCE_LINE: Final = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 _STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 # Written to the signal watcher's socket to end it; no signal has number 0.
 _WATCHER_EXIT: Final = b"\0"
@@ -151,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_parser(subparsers)
     _add_send_parser(subparsers)
     _add_shell_parser(subparsers)
+    _add_replay_parser(subparsers)
     _add_demo_parser(subparsers)
     return parser
 
@@ -208,7 +234,7 @@ def _command(text: str) -> str:
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
-    """Declare how a client command finds and waits for its server."""
+    """Declare how a client command finds, trusts and waits for its server."""
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--host", default=_DEFAULT_HOST, help="the server's name or address (default: %(default)s)"
@@ -223,11 +249,55 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds to wait to connect and for each answer (default: %(default)s)",
     )
+    access = parser.add_argument_group("TLS and authentication")
+    access.add_argument(
+        "--tls",
+        action="store_true",
+        help="speak TLS, checking the server's certificate against the system's CAs",
+    )
+    access.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="trust the CA certificates in FILE (PEM) instead of the system's; implies --tls",
+    )
+    access.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="present this client certificate (PEM) for mutual TLS; needs --tls-key; implies --tls",
+    )
+    access.add_argument(
+        "--tls-key", metavar="FILE", help="the unencrypted private key of --tls-cert (PEM)"
+    )
+    access.add_argument(
+        "--server-hostname",
+        metavar="NAME",
+        help="the name the server's certificate must carry (default: --host); implies --tls",
+    )
+    _add_token_option(access, "send it as 'auth TOKEN' before anything else")
+
+
+def _add_token_option(group: argparse._ArgumentGroup, use: str) -> None:
+    """Declare ``--token-file`` (shared by ``serve`` and the client commands)."""
+    group.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"read the token from FILE (surrounding whitespace dropped) and {use}; "
+        f"default: the environment variable {TOKEN_ENVIRONMENT_VARIABLE}, if set",
+    )
+
+
+def _client_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~linesock.Client` keyword arguments for TLS and the token."""
+    return {
+        "ssl_context": _client_tls_context(args),
+        "server_hostname": args.server_hostname,
+        "token": _read_token(args),
+    }
 
 
 def _connect(args: argparse.Namespace) -> Client:
     """Connect a client to the server the command line names."""
-    client = Client(args.host, args.port, args.timeout)
+    client = Client(args.host, args.port, args.timeout, **_client_settings(args))
     try:
         client.connect()
     except ConnectionError as exc:
@@ -271,6 +341,14 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="treat a client's 'shutdown' like 'disconnect': the server keeps serving",
     )
+    group.add_argument(
+        "--transcript",
+        dest="transcript",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="append every session (commands, answers, events; never the token) to FILE "
+        "as JSON lines, for 'linesock replay' (default: no transcript)",
+    )
 
 
 def _server_options(args: argparse.Namespace) -> dict[str, object]:
@@ -281,6 +359,172 @@ def _server_options(args: argparse.Namespace) -> dict[str, object]:
         for field in dataclasses.fields(ServerConfig)
         if field.name in given
     }
+
+
+def _add_access_options(parser: argparse.ArgumentParser) -> None:
+    """Declare the server's TLS and token flags, which name files to read."""
+    group = parser.add_argument_group("TLS and authentication")
+    group.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve TLS with this certificate chain (PEM); needs --tls-key",
+    )
+    group.add_argument(
+        "--tls-key", metavar="FILE", help="the unencrypted private key of --tls-cert (PEM)"
+    )
+    group.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require a client certificate signed by a CA in FILE (PEM): mutual TLS",
+    )
+    _add_token_option(group, "require every client to send 'auth TOKEN' first")
+
+
+def _access_options(args: argparse.Namespace) -> dict[str, object]:
+    """The ``ssl_context`` and ``token`` fields built from the files the flags name."""
+    options: dict[str, object] = {}
+    context = _server_tls_context(args)
+    if context is not None:
+        options["ssl_context"] = context
+    token = _read_token(args)
+    if token is not None:
+        options["token"] = token
+    return options
+
+
+# -- TLS and the token --------------------------------------------------------
+
+
+def _server_tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--tls-cert``/``--tls-key`` (and ``--tls-client-ca``)."""
+    client_ca: str | None = args.tls_client_ca
+    if args.tls_cert is None and args.tls_key is None:
+        if client_ca is not None:
+            raise _CommandFailed("--tls-client-ca needs --tls-cert and --tls-key", EXIT_USAGE)
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _load_certificate(context, args.tls_cert, args.tls_key)
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        with _loading_authorities(client_ca):
+            context.load_verify_locations(cafile=client_ca)
+    return context
+
+
+def _client_tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The client's TLS context, when any TLS flag was given (plain TCP otherwise)."""
+    authority: str | None = args.tls_ca
+    implied = (authority, args.tls_cert, args.tls_key, args.server_hostname)
+    if not args.tls and all(value is None for value in implied):
+        return None
+    if authority is None:
+        context = ssl.create_default_context()  # the system's CAs
+    else:
+        with _loading_authorities(authority):
+            context = ssl.create_default_context(cafile=authority)  # this CA file alone
+    if args.tls_cert is not None or args.tls_key is not None:
+        _load_certificate(context, args.tls_cert, args.tls_key)
+    return context
+
+
+class _EncryptedKey(Exception):
+    """The private key wants a passphrase (raised instead of letting OpenSSL prompt)."""
+
+
+def _refuse_passphrase() -> str:
+    """The passphrase callback of ``load_cert_chain``: never prompt, fail instead."""
+    raise _EncryptedKey
+
+
+def _load_certificate(context: ssl.SSLContext, cert: str | None, key: str | None) -> None:
+    """Load a certificate chain and its key into *context*, or fail with a one-line reason."""
+    if cert is None or key is None:
+        raise _CommandFailed(
+            "--tls-cert and --tls-key go together: give both or neither", EXIT_USAGE
+        )
+    _check_readable("the TLS certificate", cert)
+    _check_readable("the TLS key", key)
+    try:
+        context.load_cert_chain(cert, key, password=_refuse_passphrase)
+    except _EncryptedKey:
+        raise _CommandFailed(
+            f"the TLS key {key} is encrypted; linesock reads only unencrypted keys"
+        ) from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise _CommandFailed(
+                f"the TLS key {key} does not belong to the certificate {cert}"
+            ) from None
+        reason = _ssl_reason(exc)
+        if reason == "PEM lib":  # OpenSSL's word for "not a PEM certificate or key"
+            reason = "they are not a PEM certificate chain and its private key"
+        raise _CommandFailed(
+            f"cannot load the TLS certificate {cert} with the key {key}: {reason}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _loading_authorities(path: str) -> Iterator[None]:
+    """Check that the CA file *path* can be read; turn a load failure into a one-line one."""
+    _check_readable("the CA file", path)
+    try:
+        yield
+    except ssl.SSLError as exc:
+        raise _CommandFailed(
+            f"cannot load CA certificates from {path}: {_ssl_reason(exc)}"
+        ) from None
+
+
+def _check_readable(what: str, path: str) -> None:
+    """Fail with one line unless the file *path* can be opened for reading."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise _CommandFailed(f"cannot read {what} {path}: {_os_reason(exc)}") from None
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    """An ``SSLError``'s message without its ``[LIBRARY: CODE]`` prefix and C source line."""
+    text = _SSL_SOURCE_LINE.sub("", exc.strerror or str(exc))
+    return re.sub(r"^\[[^\]]*\]\s*", "", text)
+
+
+def _read_token(args: argparse.Namespace) -> str | None:
+    """The token from ``--token-file``, else from ``LINESOCK_TOKEN``; None when neither is set.
+
+    Surrounding whitespace (a file's final newline) is dropped.  Empty, or
+    holding a space or a line break, it is refused: a server must not fall
+    back to serving without a token because a file or variable came out empty.
+    The token itself never appears in a message.
+    """
+    path: str | None = args.token_file
+    if path is not None:
+        source = f"the token file {path}"
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _CommandFailed(f"cannot read {source}: {_os_reason(exc)}") from None
+        except UnicodeDecodeError:
+            raise _CommandFailed(f"{source} is not UTF-8 text") from None
+    else:
+        environment = os.environ.get(TOKEN_ENVIRONMENT_VARIABLE)
+        if environment is None:
+            return None
+        text, source = environment, TOKEN_ENVIRONMENT_VARIABLE
+    token = text.strip()
+    if not token:
+        raise _CommandFailed(f"{source} is empty")
+    if any(character in token for character in " \r\n"):
+        raise _CommandFailed(f"the token in {source} holds a space or a line break")
+    return token
+
+
+def _os_reason(exc: OSError) -> str:
+    """An ``OSError``'s reason alone, without the file name or address it may carry."""
+    # socket.create_server appends the address to strerror; say it once.
+    plain = exc.errno is not None and not isinstance(exc, socket.gaierror)
+    return os.strerror(exc.errno) if plain and exc.errno else exc.strerror or str(exc)
 
 
 def _format_address(host: str, port: int) -> str:
@@ -330,6 +574,12 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="the port to listen on; 0 lets the OS choose (default: %(default)s)",
     )
     parser.add_argument(
+        "--loop",
+        choices=_EVENT_LOOPS,
+        help="serve with linesock.aio on this event loop instead of the threaded server "
+        "(uvloop needs: pip install 'linesock[uvloop]')",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="count",
@@ -338,34 +588,114 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "warnings and errors are logged in any case",
     )
     _add_server_options(parser)
+    _add_access_options(parser)
     parser.set_defaults(run=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    """Import the handler, listen, announce the address and serve until stopped."""
+    """Check the options, import the handler, listen, announce the address, serve until stopped."""
+    new_event_loop = None if args.loop is None else _event_loop_factory(args.loop)
+    options = {**_server_options(args), **_access_options(args)}
     handler = _import_handler(args.handler)
-    try:
-        server = Server(handler, args.host, args.port, **_server_options(args))
-    except ValueError as exc:
-        raise _CommandFailed(str(exc), EXIT_USAGE) from None
-    with _logging_to_stderr(args.verbose), _SignalStopper(server) as stopper:
-        _listen(server, args.host, args.port)
-        print(f"linesock: listening on {_format_address(*server.address)}", flush=True)
-        stopper.serve_forever()
-        logger.info("stopped; %s", _describe_stats(server))
+    with _logging_to_stderr(args.verbose):
+        if new_event_loop is None:
+            stats = _serve_threaded(handler, args.host, args.port, options)
+        else:
+            stats = _serve_on_event_loop(new_event_loop, handler, args.host, args.port, options)
+        logger.info("stopped; %s", _describe_stats(stats))
     return EXIT_OK
+
+
+def _serve_threaded(
+    handler: Handler, host: str, port: int, options: dict[str, object]
+) -> ServerStats:
+    """Serve with the threaded :class:`~linesock.Server` in this thread until it stops."""
+    with _starting_server(host, port):
+        server = Server(handler, host, port, **options)
+    with _SignalStopper(server) as stopper:
+        _listen(server, host, port)
+        _announce(server.address)
+        stopper.serve_forever()
+    return server.stats
+
+
+def _serve_on_event_loop(
+    new_event_loop: Callable[[], asyncio.AbstractEventLoop],
+    handler: Handler,
+    host: str,
+    port: int,
+    options: dict[str, object],
+) -> ServerStats:
+    """Serve with :func:`linesock.aio.start_server` on a new event loop until it stops."""
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(_serve_async(handler, host, port, options))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _serve_async(
+    handler: Handler, host: str, port: int, options: dict[str, object]
+) -> ServerStats:
+    """Start the asyncio server, announce it and serve until closed, a signal or ``shutdown``."""
+    from .aio import start_server  # noqa: PLC0415  (asyncio only for --loop)
+
+    with _LoopSignalStopper() as stopper:
+        with _starting_server(host, port):
+            server = await start_server(handler, host, port, **options)
+        _announce(server.address)
+        stopper.serve(server)
+        await server.serve_forever()
+    return server.stats
+
+
+def _event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes a new event loop of the kind ``--loop`` names; uvloop may be missing."""
+    if name == "uvloop":
+        try:
+            import uvloop  # noqa: PLC0415  (an optional dependency)
+        except ImportError:
+            raise _CommandFailed(
+                "--loop uvloop needs uvloop, which is not installed: pip install 'linesock[uvloop]'"
+            ) from None
+        new_uvloop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return new_uvloop
+    import asyncio  # noqa: PLC0415  (only for --loop)
+
+    return asyncio.new_event_loop
+
+
+def _announce(address: tuple[str, int]) -> None:
+    """Print the one line a script waits for: clients can connect now."""
+    print(f"linesock: listening on {_format_address(*address)}", flush=True)
+
+
+@contextlib.contextmanager
+def _starting_server(host: str, port: int) -> Iterator[None]:
+    """Turn a failure to configure or bind a server into a one-line one."""
+    try:
+        yield
+    except ValueError as exc:  # an impossible setting
+        raise _CommandFailed(str(exc), EXIT_USAGE) from None
+    except OSError as exc:
+        if exc.filename is not None:  # the transcript: the one file a server opens
+            raise _CommandFailed(
+                f"cannot open the transcript {exc.filename}: {_os_reason(exc)}"
+            ) from None
+        raise _CommandFailed(
+            f"cannot listen on {_format_address(host, port)}: {_os_reason(exc)}"
+        ) from None
 
 
 def _listen(server: Server, host: str, port: int) -> None:
     """Make *server* listen, or fail with a one-line reason (the address is in use, say)."""
     try:
-        server.listen()
-    except OSError as exc:
+        with _starting_server(host, port):
+            server.listen()
+    except _CommandFailed:
         server.stop()
-        # socket.create_server appends the address to strerror; say it once.
-        plain = exc.errno is not None and not isinstance(exc, socket.gaierror)
-        reason = os.strerror(exc.errno) if plain and exc.errno else exc.strerror or str(exc)
-        raise _CommandFailed(f"cannot listen on {_format_address(host, port)}: {reason}") from None
+        raise
 
 
 def _import_handler(spec: str) -> Callable[[str], object]:
@@ -486,8 +816,7 @@ class _SignalStopper:
                 self.signal_name = name
             serving = self._serving
         if not first:
-            os.write(2, f"linesock: second {name}: exiting now\n".encode())
-            os._exit(EXIT_ERROR)
+            _exit_now(name)
         if serving:
             # stop() waits for serving to end: wait on a thread of its own, so
             # that this one stays free to see a second signal.
@@ -503,9 +832,82 @@ def _note_signal(number: int, frame: FrameType | None) -> None:
     """The Python-level handler of the stop signals: the wake-up socket does the work."""
 
 
-def _describe_stats(server: Server) -> str:
-    """The server's counters as ``name=value`` pairs for the log."""
-    return " ".join(f"{name}={value}" for name, value in dataclasses.asdict(server.stats).items())
+def _exit_now(signal_name: str) -> None:
+    """Exit at once, on a second stop signal, for a stop stuck in a handler."""
+    os.write(2, f"linesock: second {signal_name}: exiting now\n".encode())
+    os._exit(EXIT_ERROR)
+
+
+class _LoopSignalStopper:
+    """Closes an asyncio server on SIGINT or SIGTERM while in effect (a ``with`` block on the loop).
+
+    ``loop.add_signal_handler`` makes the event loop call :meth:`_on_signal`,
+    woken through its own wake-up socket, so no signal waits for the loop's
+    next event.  A handler that blocks the loop (a plain function waiting on
+    hardware) keeps that call from ever running, though; so the Python-level
+    handler, which the interpreter runs between bytecodes even then, is
+    replaced by :meth:`_count`, and a second signal exits at once, as on the
+    threaded path.  A signal that arrives before the server exists closes it
+    as soon as :meth:`serve` hands it over.  Only the main thread can handle
+    signals: elsewhere nothing is installed.
+    """
+
+    def __init__(self) -> None:
+        """Prepare; the handlers are set on entering the ``with`` block."""
+        self.signal_name: str | None = None
+        self._signals = 0
+        self._server: AsyncServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous_handlers: dict[int, _SignalHandler] = {}
+
+    def __enter__(self) -> _LoopSignalStopper:
+        """Install the handlers on the running loop (in the main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        import asyncio  # noqa: PLC0415  (only for --loop)
+
+        self._loop = loop = asyncio.get_running_loop()
+        for number in _STOP_SIGNALS:
+            self._previous_handlers[number] = signal.getsignal(number)
+            loop.add_signal_handler(number, self._on_signal, number)
+            # The loop still learns of the signal through its wake-up socket.
+            signal.signal(number, self._count)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Restore the signal handling found on entry."""
+        if self._loop is None:
+            return
+        for number, handler in self._previous_handlers.items():
+            self._loop.remove_signal_handler(number)
+            signal.signal(number, handler)
+
+    def serve(self, server: AsyncServer) -> None:
+        """Close *server* on a signal from now on; at once if one came already."""
+        self._server = server
+        if self.signal_name is not None:
+            logger.info("%s received before serving began: stopping", self.signal_name)
+            server.close()
+
+    def _count(self, number: int, frame: FrameType | None) -> None:
+        """Count the stop signals, in the interpreter's handler; exit at once on the second."""
+        self._signals += 1
+        if self._signals > 1:
+            _exit_now(signal.Signals(number).name)
+
+    def _on_signal(self, number: int) -> None:
+        """Close the server (on the loop, the first signal only)."""
+        if self.signal_name is not None:
+            return
+        self.signal_name = signal.Signals(number).name
+        if self._server is not None:
+            logger.info("%s received: stopping", self.signal_name)
+            self._server.close()
+
+
+def _describe_stats(stats: ServerStats) -> str:
+    """A server's counters as ``name=value`` pairs for the log."""
+    return " ".join(f"{name}={value}" for name, value in dataclasses.asdict(stats).items())
 
 
 # -- send --------------------------------------------------------------------
@@ -640,6 +1042,82 @@ def _enable_line_editing() -> Callable[[], None]:
             readline.write_history_file(path)
 
     return save
+
+
+# -- replay ------------------------------------------------------------------
+
+
+def _add_replay_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare ``linesock replay``."""
+    parser = subparsers.add_parser(
+        "replay",
+        help="resend a transcript's commands and report every answer that differs",
+        description="Send the commands of each session recorded in FILE (written by "
+        "'linesock serve --transcript') to a server, each session on a connection of its "
+        "own, and compare the answers line by line. Prints each command whose answers "
+        "differ, then a summary; exits 1 if any differ. Invalid lines are not resent, "
+        "nor a recorded 'shutdown' unless --include-shutdown.",
+    )
+    parser.add_argument("transcript", metavar="FILE", help="the transcript to replay")
+    parser.add_argument(
+        "--include-shutdown",
+        action="store_true",
+        help="send a recorded 'shutdown' too, which stops the server under test",
+    )
+    _add_client_options(parser)
+    parser.set_defaults(run=_run_replay)
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    """Replay the transcript; print the differences and a summary."""
+    settings = _client_settings(args)
+    if settings["server_hostname"] is not None:
+        raise _CommandFailed(
+            "replay cannot take --server-hostname: the server's certificate is checked "
+            "against --host",
+            EXIT_USAGE,
+        )
+    _check_readable("the transcript", args.transcript)
+    where = _format_address(args.host, args.port)
+    try:
+        report = replay(
+            args.transcript,
+            args.host,
+            args.port,
+            timeout=args.timeout,
+            ssl_context=settings["ssl_context"],
+            token=settings["token"],
+            include_shutdown=args.include_shutdown,
+        )
+    except TimeoutError:
+        raise _CommandFailed(f"no answer from {where} within {args.timeout:g} s") from None
+    except (OSError, ProtocolError) as exc:  # ConnectionError included
+        raise _CommandFailed(str(exc)) from None
+    except ValueError as exc:  # a line of the file that is not a transcript record
+        raise _CommandFailed(str(exc)) from None
+    for difference in report.differences:
+        print(difference)
+    print(_describe_replay(report), flush=True)
+    return EXIT_OK if report.matched else EXIT_ERROR
+
+
+def _describe_replay(report: ReplayReport) -> str:
+    """The summary line: what was replayed and how many answers differ."""
+    differing = len(report.differences)
+    outcome = (
+        "all answers match"
+        if not differing
+        else f"{differing} {'differs' if differing == 1 else 'differ'}"
+    )
+    return (
+        f"replayed {_count(report.sessions, 'session')}, {_count(report.commands, 'command')} "
+        f"({report.skipped} skipped): {outcome}"
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 session``, ``2 sessions``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 # -- demo --------------------------------------------------------------------
