@@ -6,12 +6,14 @@ The helpers of ``test_cli`` start the processes and bound every wait.
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 
 import pytest
+import trustme
 
 from cli_fixtures import cli_handler
-from linesock._cli import EXIT_ERROR, EXIT_USAGE, main
+from linesock._cli import EXIT_ERROR, main
 from test_cli import (
     Finished,
     background_server,
@@ -192,13 +194,22 @@ def test_replay_of_a_file_that_is_not_a_transcript_exits_1(
 
 
 @pytest.mark.srs("SRS-118", "SRS-153")
-def test_replay_refuses_a_server_hostname(
-    transcript: Path, capsys: pytest.CaptureFixture[str]
+def test_replay_checks_the_certificate_against_the_server_hostname(
+    transcript: Path, tmp_path: Path
 ) -> None:
-    """``linesock.replay`` checks the certificate against --host: --server-hostname is refused."""
-    argv = ["replay", str(transcript), "--tls", "--server-hostname", "rig.example"]
-    assert main(argv) == EXIT_USAGE
-    assert capsys.readouterr().err == (
-        "linesock: replay cannot take --server-hostname: the server's certificate is "
-        "checked against --host\n"
+    """--server-hostname names the certificate's host when --host is an address."""
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("rig.example").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    with background_server(cli_handler.handler, ssl_context=context) as server:
+        tls = ["--port", server.port, "--tls-ca", str(ca_file)]
+        named = run_cli("replay", str(transcript), *tls, "--server-hostname", "rig.example")
+        unnamed = run_cli("replay", str(transcript), *tls)
+    assert (named.returncode, named.stdout) == (
+        0,
+        "replayed 2 sessions, 3 commands (2 skipped): all answers match\n",
     )
+    assert unnamed.returncode == EXIT_ERROR
+    assert "certificate" in unnamed.stderr

@@ -1071,12 +1071,6 @@ def _add_replay_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 def _run_replay(args: argparse.Namespace) -> int:
     """Replay the transcript; print the differences and a summary."""
     settings = _client_settings(args)
-    if settings["server_hostname"] is not None:
-        raise _CommandFailed(
-            "replay cannot take --server-hostname: the server's certificate is checked "
-            "against --host",
-            EXIT_USAGE,
-        )
     _check_readable("the transcript", args.transcript)
     where = _format_address(args.host, args.port)
     try:
@@ -1086,6 +1080,7 @@ def _run_replay(args: argparse.Namespace) -> int:
             args.port,
             timeout=args.timeout,
             ssl_context=settings["ssl_context"],
+            server_hostname=settings["server_hostname"],
             token=settings["token"],
             include_shutdown=args.include_shutdown,
         )

@@ -92,12 +92,14 @@ def replay(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
     token: str | None = None,
     include_shutdown: bool = False,
 ) -> ReplayReport:
     """Send the commands of the transcript at *path* to a server; compare the answers.
 
-    Each recorded session is replayed on its own connection, in order.
+    Each recorded session is replayed on its own connection, in order; the
+    connection options are those of :class:`~linesock.Client`.
     Connection errors (no server, a refused token) propagate as
     ``ConnectionError``; a server that stops answering raises ``TimeoutError``.
     """
@@ -105,7 +107,12 @@ def replay(
     for number, records in _sessions(read_transcript(path)):
         report.sessions += 1
         client = Client(
-            host, port, timeout, ssl_context=ssl_context, server_hostname=None, token=token
+            host,
+            port,
+            timeout,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
+            token=token,
         )
         client.connect()
         try:
