@@ -56,6 +56,7 @@ _JOIN_LIMIT: Final = 64 * 1024
 # ``13 in data`` is a plain memchr; ``b"\r" in data`` first tries the
 # argument as an integer and builds and drops a TypeError, ~0.3 us a read.
 _CR_BYTE: Final = 0x0D
+_LF_BYTE: Final = 0x0A
 # Encodings that ``bytes.decode`` reaches without a codec registry look-up:
 # faster than calling the codec's own function, slower for any other encoding.
 _BUILT_IN_DECODERS: Final = frozenset({"utf-8", "ascii", "iso8859-1"})
@@ -175,6 +176,13 @@ class LineFramer:
         tail, and only an unfinished last line is copied into it.  Nothing
         refers to *buffer* once this returns.
         """
+        if (
+            0 < size <= self._short_batch
+            and buffer[size - 1] == _LF_BYTE
+            and not self._tail
+            and not self._discarding
+        ):
+            return self.feed(buffer[:size])  # one short command, say: feed's fast path
         end = buffer.rfind(_LF, 0, size) + 1
         view = memoryview(buffer)
         if not end:
