@@ -213,8 +213,8 @@ class Report:
     # -- files ----------------------------------------------------------------
 
     def write(self, out_dir: Path) -> None:
-        """Write the chart, the JSON and the tables (into performance.md) under *out_dir*."""
-        (out_dir / "results.json").write_text(
+        """Write the chart, the raw figures (performance.json) and the tables (performance.md)."""
+        (out_dir / "performance.json").write_text(
             json.dumps(
                 {
                     "command": self.command,
@@ -263,6 +263,7 @@ class Report:
         axis.barh([LABELS.get(s, s) for s in names], values, color=[_colour(s) for s in names])
         axis.set_xscale("log")
         axis.invert_yaxis()
+        axis.tick_params(labelsize=8)
         axis.set_title("start() until listening (ms, lower is better)", fontsize=10)
         for index, value in enumerate(values):
             axis.text(value, index, f" {value:.2f}", va="center", fontsize=8)
@@ -279,10 +280,14 @@ class Report:
     @staticmethod
     def _bars(axis: object, names: list[str], ratios: list[float], title: str) -> None:
         from matplotlib.axes import Axes  # noqa: PLC0415
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
 
         assert isinstance(axis, Axes)
         axis.barh([LABELS.get(s, s) for s in names], ratios, color=[_colour(s) for s in names])
         axis.set_xscale("log")
+        axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
         axis.axvline(1.0, color="black", linewidth=0.8)
         axis.invert_yaxis()
         axis.set_title(title, fontsize=10)
