@@ -440,8 +440,11 @@ def test_a_bad_or_missing_auth_is_answered_unauthorized_and_closed(
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         b"POST /rig HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nshutdown\n",
         b"Host: 127.0.0.1\r\n",
+        b"host: 127.0.0.1\r\n",
+        b"OPTIONS * HTTP/1.1\r\n",
+        b"GET /\r\n",
     ],
-    ids=["get", "post", "host"],
+    ids=["get", "post", "host", "host-lower", "options", "get-root"],
 )
 def test_a_first_line_that_looks_like_http_closes_without_an_answer(
     serve: Serve, request_head: bytes
@@ -455,6 +458,17 @@ def test_a_first_line_that_looks_like_http_closes_without_an_answer(
 
 
 @pytest.mark.srs("SRS-071")
+@pytest.mark.parametrize(
+    "first", [b"get volt", b"GET VOLT", b"Get /x", b"post 1", b"PUT x y", b"hostname"]
+)
+def test_instrument_commands_that_start_like_http_methods_are_served(
+    serve: Serve, first: bytes
+) -> None:
+    """Only a browser-shaped first line is refused: method words alone are commands."""
+    running = serve()
+    assert converse(running.port, first + b"\ndisconnect\n") == b"ack:" + first + b"\n"
+
+
 def test_http_words_after_the_first_line_are_ordinary_commands(serve: Serve) -> None:
     """Only the first line is checked for HTTP; later lines go to the handler."""
     running = serve()

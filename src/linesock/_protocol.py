@@ -118,8 +118,9 @@ class ServerConfig:
             (answered ``ok``); anything else is answered ``unauthorized`` and
             the connection closed.  Never logged, nor shown by ``repr``.
         reject_http: close, without calling the handler, a connection whose
-            first line looks like HTTP (``GET /``, ``POST ``, ``Host:``...), so
-            a browser tricked into posting to the port cannot drive the rig.
+            first line looks like HTTP (``GET / HTTP/1.1``, ``POST /x``,
+            ``Host: ...``), so a browser tricked into posting to the port cannot
+            drive the rig.  ``get volt`` or ``GET VOLT`` are ordinary commands.
         ssl_context: serve TLS with this server-side context (plain TCP when
             ``None``); give it a CA to verify client certificates for mutual TLS.
         transcript: record every session (connect, each command and its
@@ -183,8 +184,11 @@ class ServerStats:
 
 
 # A first line that starts like an HTTP request or header.
+# What browsers send: an upper-case method with a path or an HTTP version, or
+# a Host header.  Instrument command sets do have `get volt` or `GET VOLT`,
+# so a method word alone, or in lower case, is an ordinary command.
 _HTTP_FIRST_LINE: Final = re.compile(
-    r"(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) \S|Host:", re.IGNORECASE
+    r"[A-Z]+ \S+ HTTP/\d|(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) /|(?i:host):"
 )
 # The warning about HTTP clients is logged at most this often, in seconds.
 _HTTP_WARNING_INTERVAL: Final = 60.0
