@@ -18,6 +18,7 @@ CHART_NAME: Final = "performance.png"
 LABELS: Final = {
     "raw": "raw reference",
     "linesock-threaded": "linesock threaded",
+    "linesock-transcript": "linesock threaded, transcript on",
     "linesock-asyncio": "linesock asyncio",
     "linesock-uvloop": "linesock uvloop",
     "socket-oneline": "socket-oneline",
@@ -339,6 +340,10 @@ def _pipelined_over_streams(report: Report) -> float | None:
     return report.ratio("pipelined", "linesock-threaded", reference="asyncio-streams")
 
 
+def _transcript_over_plain(report: Report) -> float | None:
+    return report.ratio("pipelined", "linesock-transcript", reference="linesock-threaded")
+
+
 TARGETS: Final = (
     Target(
         "pipelined short commands: threaded >= 0.5x raw",
@@ -347,6 +352,11 @@ TARGETS: Final = (
     ),
     Target(
         "pipelined short commands: threaded >= 25x asyncio streams", _pipelined_over_streams, 25
+    ),
+    Target(
+        "pipelined short commands with a transcript: >= 0.5x without (issue 7)",
+        _transcript_over_plain,
+        0.5,
     ),
     Target(
         "pipelined short commands: asyncio on uvloop >= 0.4x raw",

@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ MAX_LINE_BYTES: Final = 1024 * 1024
 PYTHON_SERVERS: Final = (
     "raw",
     "linesock-threaded",
+    "linesock-transcript",
     "linesock-asyncio",
     "linesock-uvloop",
     "socket-oneline",
@@ -160,11 +162,21 @@ def start_raw() -> int:
 # -- linesock -------------------------------------------------------------------
 
 
-def run_linesock_threaded() -> None:
-    """Serve with linesock's threaded Server, started with ``start()``."""
+def run_linesock_threaded(*, transcript: bool = False) -> None:
+    """Serve with linesock's threaded Server, started with ``start()``.
+
+    With *transcript*, every session is recorded to a temporary file (issue 7's
+    cost of transcripts), which is removed when the server stops.
+    """
     import linesock  # noqa: PLC0415 - each child imports only what it serves
 
-    server = linesock.Server(answer, max_line_bytes=MAX_LINE_BYTES)
+    record = None
+    if transcript:
+        # Lives as long as the process; the file is removed when it closes.
+        record = tempfile.NamedTemporaryFile(prefix="linesock-bench-", suffix=".jsonl")  # noqa: SIM115
+    server = linesock.Server(
+        answer, max_line_bytes=MAX_LINE_BYTES, transcript=None if record is None else record.name
+    )
 
     def start() -> int:
         server.start()
@@ -303,6 +315,8 @@ def main(argv: list[str]) -> None:
         _wait_forever()
     elif name == "linesock-threaded":
         run_linesock_threaded()
+    elif name == "linesock-transcript":
+        run_linesock_threaded(transcript=True)
     elif name == "linesock-asyncio":
         run_linesock_asyncio(use_uvloop=False)
     elif name == "linesock-uvloop":

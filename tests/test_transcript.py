@@ -226,3 +226,27 @@ def test_replay_without_a_server_raises_connection_error(tmp_path: Path) -> None
         port = server.port
     with pytest.raises(ConnectionError, match="no server accepts connections"):
         replay(path, port=port, timeout=2)
+
+
+def test_each_command_keeps_its_own_answers_in_a_mixed_batch(tmp_path: Path) -> None:
+    """One-line answers, then a raising handler, no answer and several: all attributed right."""
+    path = tmp_path / "rig.jsonl"
+    script = b"echo a\necho b\nraise\necho c\nlines 0\nlines 2\necho d\n\xff\necho e\ndisconnect\n"
+    assert record_session(path, script) == b"a\nb\nc\nline 1\nline 2\nd\ninvalid\ne\n"
+    recorded = [
+        (r.get("command", r.get("invalid")), r["answers"])
+        for r in read_transcript(path)
+        if "answers" in r
+    ]
+    assert recorded == [
+        ("echo a", ["a"]),
+        ("echo b", ["b"]),
+        ("raise", []),
+        ("echo c", ["c"]),
+        ("lines 0", []),
+        ("lines 2", ["line 1", "line 2"]),
+        ("echo d", ["d"]),
+        ("undecodable", ["invalid"]),
+        ("echo e", ["e"]),
+        ("disconnect", []),
+    ]

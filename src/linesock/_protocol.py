@@ -33,7 +33,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, TypeAlias
@@ -378,13 +378,19 @@ class Session:
         append = out.append
         size = 0
         handler = self.handler
-        # Where each command's answers start in ``out``, when recording.
-        starts: list[int] | None = None if self._transcript is None else []
+        # For the transcript: where each command's answers start in ``out``.
+        # While every command answers exactly one line, command i's answers
+        # start at i and nothing is tracked; the first command that answers
+        # otherwise (0 or 2+ lines, an error, a close) starts the list.
+        recording = self._transcript is not None
+        starts: list[int] | None = None
         remaining = iter(lines)
         for line in remaining:
             if starts is not None:
                 starts.append(len(out))
             if not all_text and isinstance(line, InvalidLine):
+                if recording and starts is None:
+                    starts = list(range(len(out) + 1))
                 size += self._add_answer(out, self._answer_invalid(line))
             # The built-ins are compared, not looked up: == looks at the
             # length first, where a hash would read all of a 64 KiB line.
@@ -392,28 +398,35 @@ class Session:
                 append("pong")
                 size += 5
             elif line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see above
+                if recording and starts is None:
+                    starts = list(range(len(out) + 1))
                 self.closing = self._builtins[line]
                 break
             else:
                 try:
                     result = handler(line)  # type: ignore[arg-type]  # a str: see all_text
                 except Exception as exc:
+                    if recording and starts is None:
+                        starts = list(range(len(out) + 1))
                     self._handler_failed(exc, line)  # type: ignore[arg-type]
                     continue
                 if type(result) is str and "\n" not in result:
                     append(result)
                     size += len(result) + 1
-                elif result is not None:
-                    if _is_deferred(result):
-                        self.pending = result
-                        self._queue = list(remaining)
-                        break
-                    size += self._add_answer(out, result, line)  # type: ignore[arg-type]
+                else:
+                    if recording and starts is None:
+                        starts = list(range(len(out) + 1))
+                    if result is not None:
+                        if _is_deferred(result):
+                            self.pending = result
+                            self._queue = list(remaining)
+                            break
+                        size += self._add_answer(out, result, line)  # type: ignore[arg-type]
             if size > OUTPUT_CHUNK:
                 self._queue = list(remaining)
                 break
-        if starts is not None:
-            self._record(lines, out, starts)
+        if recording:
+            self._record(lines, out, range(len(out)) if starts is None else starts)
         if not out:
             return b""
         append("")
@@ -422,12 +435,14 @@ class Session:
         except UnicodeEncodeError:
             return self._encode_each(out)
 
-    def _record(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> None:
+    def _record(
+        self, lines: list[str | InvalidLine], out: list[str], starts: Sequence[int]
+    ) -> None:
         """Write a batch to the transcript; a deferred command waits for its answer."""
         assert self._transcript is not None
         if self.pending is not None:
             self._deferred_line = lines[len(starts) - 1]
-            del starts[-1]
+            starts = starts[:-1]
         if starts:
             self._transcript.commands(self.number, lines, out, starts)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,14 +47,13 @@ def _escape_bytes(data: bytes) -> str:
     return repr(data)[2:-1]
 
 
-# A character that JSON strings must escape (or that ``encode_basestring_ascii``
-# would): quote, backslash, control characters.
-_NEEDS_ESCAPE: Final = re.compile(r'["\\\x00-\x1f]')
-
-
 def _is_plain(text: str) -> bool:
-    """True if *text* can stand between JSON quotes as it is (ASCII, nothing to escape)."""
-    return text.isascii() and _NEEDS_ESCAPE.search(text) is None
+    """True if *text* can stand between JSON quotes as it is: printable ASCII, nothing to escape.
+
+    Each test is one C-level scan (``isascii`` is O(1)); DEL and control
+    characters fail ``isprintable`` and take the escaping path.
+    """
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def _plain_records(head: str, commands: Sequence[str], answers: Sequence[str]) -> str:
@@ -117,8 +115,8 @@ class Transcript:
         """
         count = len(starts)
         head = f'{{"t":{time.time():.6f},"session":{session},'
-        commands = lines[:count]
-        if len(answers) == count and starts == list(range(count)):
+        commands = lines if count == len(lines) else lines[:count]
+        if isinstance(starts, range) or (len(answers) == count and starts == list(range(count))):
             # The usual batch: one answer per command.  When no string needs
             # escaping, the records are assembled by C-level slicing and one
             # join, with no per-command bytecode at all.
