@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from handlers import protocol_handler
-from linesock import Client, ProtocolError, Server
+from linesock import Client, ClientSettings, ProtocolError, Server
+from linesock.aio import AsyncClient
 from wire import WAIT, read_exactly
 
 
@@ -203,3 +205,18 @@ def test_repr_shows_where_and_whether_connected(server: Server) -> None:
     """repr() names the address and the connection state."""
     client = Client(port=server.port)
     assert repr(client) == f"<linesock.Client 127.0.0.1:{server.port} connected=False>"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [({"max_line_bytes": 0}, "at least 1"), ({"encoding": "utf-16"}, "not ASCII-compatible")],
+)
+def test_both_clients_check_their_settings_when_created(
+    option: dict[str, Any], message: str
+) -> None:
+    """Client and AsyncClient share one settings class, which refuses bad settings at once."""
+    for client_class in (Client, AsyncClient):
+        with pytest.raises(ValueError, match=message):
+            client_class(port=1, **option)
+    assert issubclass(Client, ClientSettings)
+    assert issubclass(AsyncClient, ClientSettings)

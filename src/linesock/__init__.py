@@ -20,7 +20,7 @@ The public surface:
   front end drives, for those who build their own transport.
 """
 
-from ._client import DEFAULT_PORT, Client, ProtocolError
+from ._client import DEFAULT_PORT, Client, ClientSettings, ProtocolError
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 from ._protocol import (
     DEFAULT_WRITE_TIMEOUT,
@@ -45,6 +45,7 @@ __all__ = [
     "Answer",
     "AnswerDifference",
     "Client",
+    "ClientSettings",
     "Closing",
     "CommandError",
     "Commands",

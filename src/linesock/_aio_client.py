@@ -27,7 +27,13 @@ from collections import deque
 from types import TracebackType
 from typing import Final, cast
 
-from ._client import DEFAULT_PORT, DEFAULT_TIMEOUT, ProtocolError, check_command
+from ._client import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    ClientSettings,
+    ProtocolError,
+    check_command,
+)
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 
 __all__ = ["AsyncClient", "connect"]
@@ -177,54 +183,19 @@ def _expire(waiter: asyncio.Future[None], what: str) -> None:
         waiter.set_exception(TimeoutError(what))
 
 
-class AsyncClient:
+class AsyncClient(ClientSettings):
     """An asyncio Oneline client: :class:`~linesock.Client`, with ``await``.
 
     ``async with AsyncClient(port=p) as client:`` connects (checking the
     server with ``ping``) and disconnects at the end, unless the client sent
     ``shutdown``; :func:`connect` does the same in one call.  One task at a
-    time may wait in :meth:`recv`.
-
-    Args:
-        host: the server's name or address; every address it resolves to is
-            tried in turn.
-        port: the server's TCP port.
-        timeout: seconds to wait for the connection, for each answer, and for
-            a lagging server to take what :meth:`send` wrote.
-        encoding: how commands are encoded and answers decoded.
-        max_line_bytes: the longest answer line accepted.
-        ssl_context: speak TLS with this client-side context (plain TCP when
-            ``None``); the certificate is checked against *server_hostname*.
-        server_hostname: the name the server's certificate must carry
-            (default: *host*).
-        token: when the server requires one, sent as ``auth TOKEN`` by
-            :meth:`connect`, before anything else.
+    time may wait in :meth:`recv`.  The settings are those of
+    :class:`~linesock.ClientSettings`.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        timeout: float = DEFAULT_TIMEOUT,
-        *,
-        encoding: str = "utf-8",
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        ssl_context: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-        token: str | None = None,
-    ) -> None:
-        """Configure a client; nothing is sent until :meth:`connect`."""
-        self.host: Final = host
-        self.port: Final = port
-        self.timeout: Final = timeout
-        self.encoding: Final = encoding
-        self.ssl_context: Final = ssl_context
-        self.server_hostname: Final = server_hostname or host
-        self._token = token
-        self._max_line_bytes = max_line_bytes
-        LineFramer(max_line_bytes=max_line_bytes, encoding=encoding)  # check the settings now
+    def _start_state(self) -> None:
+        """No connection yet."""
         self._protocol: _ClientProtocol | None = None
-        self._shut_down = False
 
     @property
     def connected(self) -> bool:
@@ -243,7 +214,7 @@ class AsyncClient:
         where = f"{self.host}:{self.port}"
         loop = asyncio.get_running_loop()
         protocol = _ClientProtocol(
-            LineFramer(max_line_bytes=self._max_line_bytes, encoding=self.encoding)
+            LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
         )
         tls = self.ssl_context
         try:

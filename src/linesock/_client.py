@@ -22,7 +22,7 @@ from typing import Final
 
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 
-__all__ = ["DEFAULT_PORT", "Client", "ProtocolError", "check_command"]
+__all__ = ["DEFAULT_PORT", "Client", "ClientSettings", "ProtocolError", "check_command"]
 
 logger: Final = logging.getLogger("linesock")
 
@@ -50,17 +50,16 @@ def check_command(command: str) -> str:
     return command
 
 
-class Client:
-    """A blocking Oneline client.
-
-    ``with Client(port=p) as client:`` connects (checking the server with
-    ``ping``) and disconnects at the end, unless the client sent ``shutdown``.
+class ClientSettings:
+    """Where a client connects and how: the settings :class:`Client` and ``AsyncClient`` share.
 
     Args:
         host: the server's name or address; every address it resolves to is
             tried in turn, so ``localhost`` works for IPv4 and IPv6 servers.
         port: the server's TCP port.
-        timeout: seconds to wait for the connection and for each answer.
+        timeout: seconds to wait for the connection and for each answer (the
+            asyncio client also bounds a wait for a lagging server to take
+            what it sent).
         encoding: how commands are encoded and answers decoded.
         max_line_bytes: the longest answer line accepted.
         ssl_context: speak TLS with this client-side context (plain TCP when
@@ -68,7 +67,7 @@ class Client:
         server_hostname: the name the server's certificate must carry
             (default: *host*).
         token: when the server requires one, sent as ``auth TOKEN`` by
-            :meth:`connect`, before anything else.
+            ``connect()``, before anything else.
     """
 
     def __init__(
@@ -83,21 +82,39 @@ class Client:
         server_hostname: str | None = None,
         token: str | None = None,
     ) -> None:
-        """Configure a client; nothing is sent until :meth:`connect`."""
+        """Configure a client (the settings are checked now); nothing is sent until connect()."""
+        LineFramer(max_line_bytes=max_line_bytes, encoding=encoding)  # raises on bad settings
         self.host: Final = host
         self.port: Final = port
         self.timeout: Final = timeout
         self.encoding: Final = encoding
+        self.max_line_bytes: Final = max_line_bytes
         self.ssl_context: Final = ssl_context
         self.server_hostname: Final = server_hostname or host
         self._token = token
-        self._framer = LineFramer(max_line_bytes=max_line_bytes, encoding=encoding)
+        self._shut_down = False
+        self._start_state()
+
+    def _start_state(self) -> None:
+        """Set up the connection state of a client that is not connected yet."""
+
+
+class Client(ClientSettings):
+    """A blocking Oneline client.
+
+    ``with Client(port=p) as client:`` connects (checking the server with
+    ``ping``) and disconnects at the end, unless the client sent ``shutdown``.
+    The settings are those of :class:`ClientSettings`.
+    """
+
+    def _start_state(self) -> None:
+        """Set up the framing and socket state of a client not connected yet."""
+        self._framer = LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
         self._lines: deque[str | InvalidLine] = deque()
         self._sock: socket.socket | None = None
         self._sock_timeout: float | None = None
         self._buffer = bytearray(_READ_SIZE)
         self._view = memoryview(self._buffer)
-        self._shut_down = False
 
     @property
     def connected(self) -> bool:
