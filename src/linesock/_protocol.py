@@ -427,13 +427,7 @@ class Session:
                 break
         if recording:
             self._record(lines, out, range(len(out)) if starts is None else starts)
-        if not out:
-            return b""
-        append("")
-        try:
-            return "\n".join(out).encode(self.config.encoding)
-        except UnicodeEncodeError:
-            return self._encode_each(out)
+        return self._encode(out) if out else b""
 
     def _record(
         self, lines: list[str | InvalidLine], out: list[str], starts: Sequence[int]
