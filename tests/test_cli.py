@@ -356,10 +356,15 @@ def test_server_flags_map_to_server_config_fields() -> None:
 # -- serve ---------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-111", "SRS-113")
-def test_serve_answers_a_raw_socket_as_the_protocol_says() -> None:
-    """``serve module:handler`` announces its port and answers bytes per the protocol."""
-    with serving("cli_handler:handler", "--port", "0") as server:
+@pytest.mark.srs("SRS-111", "SRS-113", "SRS-129")
+@pytest.mark.parametrize(
+    "loop", [[], ["--loop", "asyncio"], ["--loop", "uvloop"]], ids=["threaded", "asyncio", "uvloop"]
+)
+def test_serve_answers_a_raw_socket_as_the_protocol_says(loop: list[str]) -> None:
+    """``serve module:handler`` (on any server) announces its port and answers per the protocol."""
+    if "uvloop" in loop:
+        pytest.importorskip("uvloop")
+    with serving("cli_handler:handler", "--port", "0", *loop) as server:
         assert server.listening_line == f"linesock: listening on 127.0.0.1:{server.port}\n"
         with connect(server.port) as sock:
             sock.sendall(b"echo hi\r\nping\ncount 2\nquiet\n\xff\xfe\necho caf\xc3\xa9\n")

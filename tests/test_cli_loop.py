@@ -43,23 +43,6 @@ def loop(request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.mark.srs("SRS-111", "SRS-113", "SRS-129")
-def test_serve_on_an_event_loop_speaks_the_protocol(loop: str) -> None:
-    """``--loop`` announces the port and answers raw bytes as the threaded server does."""
-    with serving("cli_handler:handler", "--port", "0", "--loop", loop) as server:
-        assert server.listening_line == f"linesock: listening on 127.0.0.1:{server.port}\n"
-        with connect(server.port) as sock:
-            sock.sendall(b"echo hi\r\nping\ncount 2\nquiet\n\xff\xfe\necho caf\xc3\xa9\n")
-            expected = b"hi\npong\n1\n2\ninvalid\ncaf\xc3\xa9\n"
-            assert read_exactly(sock, len(expected)) == expected
-            sock.sendall(b"disconnect\n")
-            assert read_until_closed(sock) == b""
-        with connect(server.port) as sock:
-            sock.sendall(b"echo second client\nshutdown\n")
-            assert read_until_closed(sock) == b"second client\n"
-        assert server.finish() == Finished(0, "", "")
-
-
 @pytest.mark.srs("SRS-114", "SRS-129")
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_serve_on_an_event_loop_stops_cleanly_on_a_signal(loop: str, signal_number: int) -> None:
