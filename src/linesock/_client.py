@@ -20,27 +20,16 @@ from collections import deque
 from types import TracebackType
 from typing import Final
 
+from ._config import DEFAULT_PORT, DEFAULT_TIMEOUT
+from ._errors import ProtocolError
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 
 __all__ = ["DEFAULT_PORT", "Client", "ClientSettings", "ProtocolError", "check_command"]
 
 logger: Final = logging.getLogger("linesock")
 
-#: The port the command line uses when none is given, for server and client alike.
-DEFAULT_PORT: Final = 5001
-#: How long the client waits for an answer unless told otherwise, in seconds.
-DEFAULT_TIMEOUT: Final = 5.0
 
 _READ_SIZE: Final = 64 * 1024
-
-
-class ProtocolError(Exception):
-    """The server sent a line that is not a valid answer (undecodable or overlong)."""
-
-    def __init__(self, line: InvalidLine) -> None:
-        """Wrap the offending *line*."""
-        super().__init__(f"the server sent an {line.reason} line of {line.size} bytes")
-        self.line: Final = line
 
 
 def check_command(command: str) -> str:

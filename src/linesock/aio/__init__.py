@@ -45,7 +45,7 @@ the loop.  Use ``async def``, or return a ``concurrent.futures.Future`` that
 another thread resolves.
 """
 
-from ._aio_client import AsyncClient, connect
-from ._aio_server import AsyncServer, start_server
+from ._client import AsyncClient, connect
+from ._server import AsyncServer, start_server
 
 __all__ = ["AsyncClient", "AsyncServer", "connect", "start_server"]

@@ -55,7 +55,7 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Final, cast
 
-from ._protocol import (
+from .._protocol import (
     Closing,
     Handler,
     ServerConfig,
@@ -64,7 +64,7 @@ from ._protocol import (
     close_owned_transcript,
     warn_if_exposed,
 )
-from ._server import _format_peer, _lookup_name
+from .._server import _format_peer, _lookup_name
 
 __all__ = ["AsyncServer", "start_server"]
 

@@ -27,14 +27,14 @@ from collections import deque
 from types import TracebackType
 from typing import Final, cast
 
-from ._client import (
+from .._client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     ClientSettings,
     ProtocolError,
     check_command,
 )
-from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from .._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 
 __all__ = ["AsyncClient", "connect"]
 

@@ -1,0 +1,185 @@
+"""Settings as plain data: what a server and a client are told, and their defaults.
+
+Design notes
+------------
+Like uvicorn's ``Config``, these classes only hold and check values; nothing
+here opens a file or a socket.  A transcript given as a path stays a path
+until the server that was given it starts listening, so the error for a
+file that cannot be opened comes from the server, naming the file.
+:class:`ServerStats` is the one mutable class: the counters a server keeps.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._wire import INVALID
+
+if TYPE_CHECKING:
+    from ._transcript import Transcript
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_WRITE_TIMEOUT",
+    "ClientConfig",
+    "Handler",
+    "InvalidHandler",
+    "ServerConfig",
+    "ServerStats",
+    "answer_invalid",
+]
+
+#: Where servers listen and clients connect unless told otherwise: loopback only.
+DEFAULT_HOST: Final = "127.0.0.1"
+#: The port the command line uses when none is given, for server and client alike.
+DEFAULT_PORT: Final = 5001
+#: How long a client waits for an answer unless told otherwise, in seconds.
+DEFAULT_TIMEOUT: Final = 5.0
+#: How long a server waits for a client to take its answers before it gives
+#: up on the session.  A minute is far beyond any live client's hiccup, yet
+#: frees the only slot from a client that stopped reading.
+DEFAULT_WRITE_TIMEOUT: Final = 60.0
+
+#: The user's command handler: called with each command, returns its answer
+#: (or a ``concurrent.futures.Future`` / awaitable whose result is the answer).
+Handler: TypeAlias = Callable[[str], object]
+#: Called with each invalid line; returns its answer (default: ``invalid``).
+InvalidHandler: TypeAlias = Callable[[InvalidLine], object]
+
+
+def answer_invalid(line: InvalidLine) -> str:
+    """Answer an undecodable or overlong line: the default ``on_invalid`` hook."""
+    return INVALID
+
+
+def _check_seconds(name: str, value: float | None) -> None:
+    """Reject a timeout that is neither None nor a positive, finite number."""
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive number of seconds or None")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Every server setting in one place; the servers take these as keyword options.
+
+    Attributes:
+        encoding: how commands are decoded and answers encoded (ASCII-compatible).
+        max_line_bytes: the longest command, in bytes before its LF, CR included;
+            a longer one is skipped as it streams in and answered like an
+            undecodable one.
+        idle_timeout: seconds a client may stay silent before it is
+            disconnected; ``None`` waits forever.
+        write_timeout: seconds an answer may wait for a client that does not
+            read before the session is ended; ``None`` waits forever.
+        on_invalid: answers an invalid line (default: the line ``invalid``).
+        allow_remote_shutdown: when false, a client's ``shutdown`` only ends its
+            own session, like ``disconnect``.
+        backlog: how many clients the kernel holds while one is served (the
+            listen queue).
+        token: when set, a client's first command must be ``auth TOKEN``
+            (answered ``ok``); anything else is answered ``unauthorized`` and
+            the connection closed.  Never logged, nor shown by ``repr``.
+        reject_http: close, without calling the handler, a connection whose
+            first line looks like HTTP (``GET / HTTP/1.1``, ``POST /x``,
+            ``Host: ...``), so a browser tricked into posting to the port cannot
+            drive the rig.  ``get volt`` or ``GET VOLT`` are ordinary commands.
+        ssl_context: serve TLS with this server-side context (plain TCP when
+            ``None``); give it a CA to verify client certificates for mutual TLS.
+        transcript: record every session (connect, each command and its
+            answers, invalid lines, the end) as JSON lines: a
+            :class:`~linesock.Transcript`, or a path, which the server opens
+            when it starts listening and closes when it stops.
+    """
+
+    encoding: str = "utf-8"
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    idle_timeout: float | None = None
+    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT
+    on_invalid: InvalidHandler = answer_invalid
+    allow_remote_shutdown: bool = True
+    backlog: int = 64
+    token: str | None = field(default=None, repr=False)
+    reject_http: bool = True
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    transcript: Transcript | str | os.PathLike[str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work, with the reason."""
+        LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
+        _check_seconds("idle_timeout", self.idle_timeout)
+        _check_seconds("write_timeout", self.write_timeout)
+        if self.backlog < 1:
+            raise ValueError("backlog must be at least 1")
+        if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
+            raise ValueError("token must be non-empty, without spaces, CR or LF")
+
+
+@dataclass
+class ServerStats:
+    """Counters a server keeps over its life, readable at any time."""
+
+    sessions: int = 0
+    """Client connections served."""
+    commands: int = 0
+    """Complete lines received, built-ins and invalid lines included."""
+    invalid_lines: int = 0
+    """Lines that could not be decoded."""
+    overlong_lines: int = 0
+    """Lines longer than ``max_line_bytes``."""
+    handler_errors: int = 0
+    """Handler calls that raised, or answered with something unsendable."""
+    idle_disconnects: int = 0
+    """Sessions ended by ``idle_timeout``."""
+    write_timeouts: int = 0
+    """Sessions ended because the client did not take its answers in time."""
+    auth_failures: int = 0
+    """Sessions refused because the first command was not ``auth`` with the token."""
+    http_refusals: int = 0
+    """Sessions refused because the first line looked like HTTP."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where a client connects and how: the settings every linesock client takes.
+
+    Attributes:
+        host: the server's name or address; every address it resolves to is
+            tried in turn, so ``localhost`` works for IPv4 and IPv6 servers.
+        port: the server's TCP port.
+        timeout: seconds to wait for the connection and for each answer (the
+            asyncio client also bounds a wait for a lagging server to take
+            what it sent).
+        encoding: how commands are encoded and answers decoded.
+        max_line_bytes: the longest answer line accepted.
+        ssl_context: speak TLS with this client-side context (plain TCP when
+            ``None``); the certificate is checked against *server_hostname*.
+        server_hostname: the name the server's certificate must carry
+            (default: *host*).
+        token: when the server requires one, sent as ``auth TOKEN`` on
+            connecting, before anything else.  Never shown by ``repr``.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    timeout: float = DEFAULT_TIMEOUT
+    encoding: str = "utf-8"
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    server_hostname: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work, and default the certificate name to the host."""
+        LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
+        if self.server_hostname is None:
+            object.__setattr__(self, "server_hostname", self.host)
+        if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
+            raise ValueError("token must be non-empty, without spaces, CR or LF")

@@ -1,0 +1,81 @@
+"""The protocol's vocabulary: every literal of the Oneline protocol, in one place.
+
+docs/protocol.md is the contract; this module names its words so that the
+server core, the client core, the router, replay and the command line all
+spell them the same way.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Final
+
+__all__ = [
+    "AUTH_PREFIX",
+    "BUILT_INS",
+    "DISCONNECT",
+    "INVALID",
+    "OK",
+    "PING",
+    "PONG",
+    "SHUTDOWN",
+    "UNAUTHORIZED",
+    "Closing",
+    "EndReason",
+]
+
+#: The liveness check; answered :data:`PONG`.
+PING: Final = "ping"
+#: The answer to :data:`PING`.
+PONG: Final = "pong"
+#: Ends the client's session; the server serves the next client.
+DISCONNECT: Final = "disconnect"
+#: Ends the session and stops the server (unless remote shutdown is off).
+SHUTDOWN: Final = "shutdown"
+#: The default answer to a line that cannot be decoded, or is too long.
+INVALID: Final = "invalid"
+#: A client presents its token as ``auth TOKEN``, its first command.
+AUTH_PREFIX: Final = "auth "
+#: The answer to a good ``auth``.
+OK: Final = "ok"
+#: The answer to a bad or missing ``auth``, before the server closes.
+UNAUTHORIZED: Final = "unauthorized"
+#: The commands the server answers itself; they never reach the handler.
+BUILT_INS: Final = frozenset({PING, DISCONNECT, SHUTDOWN})
+
+
+class Closing(Enum):
+    """Why a session ends at the client's request (what :attr:`Session.closing` holds)."""
+
+    DISCONNECT = "disconnect"
+    """The client sent ``disconnect``: close this connection, serve the next."""
+    SHUTDOWN = "shutdown"
+    """The client sent ``shutdown``: close this connection and stop the server."""
+    REFUSED = "refused"
+    """The client failed ``auth``, or spoke HTTP: close without serving it."""
+
+
+class EndReason(Enum):
+    """Why a session ended, as logs and transcripts say it (the value is the text)."""
+
+    CLIENT_CLOSED = "the client closed the connection"
+    DISCONNECT = "the client sent disconnect"
+    SHUTDOWN = "the client sent shutdown"
+    REFUSED = "the client was refused"
+    IDLE = "the client was idle for idle_timeout"
+    WRITE_TIMEOUT = "the client took no answers for write_timeout"
+    SERVER_STOPPING = "the server is stopping"
+    CONNECTION_ERROR = "connection error"
+    TLS_FAILED = "the TLS handshake failed"
+
+    @classmethod
+    def of(cls, closing: Closing) -> EndReason:
+        """The end reason of a session that the client asked to close."""
+        return _CLOSING_ENDS[closing]
+
+
+_CLOSING_ENDS: Final = {
+    Closing.DISCONNECT: EndReason.DISCONNECT,
+    Closing.SHUTDOWN: EndReason.SHUTDOWN,
+    Closing.REFUSED: EndReason.REFUSED,
+}
