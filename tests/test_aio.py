@@ -786,9 +786,9 @@ def test_a_client_that_never_reads_cannot_grow_the_servers_buffer_and_times_out(
         run(new_loop, main)
     ended = [r.getMessage() for r in caplog.records if "client session ended" in r.getMessage()]
     assert ended[0].startswith(
-        f"client session ended: the client took no answers for {write_timeout} s"
+        f"client session ended: the client took no answers for write_timeout ({write_timeout} s"
     )
-    unsent = re.search(r"\((\d+) bytes unsent\)", ended[0])
+    unsent = re.search(r", (\d+) bytes unsent\)", ended[0])
     assert unsent is not None and 0 < int(unsent[1]) <= bound
 
 

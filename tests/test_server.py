@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import os
@@ -9,12 +10,23 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handlers import protocol_handler
-from linesock import Answer, InvalidLine, Server, ServerConfig, _protocol
+from linesock import (
+    Answer,
+    InvalidLine,
+    LinesockError,
+    Server,
+    ServerConfig,
+    TranscriptError,
+    aio,
+    read_transcript,
+)
+from linesock._net import warn_if_exposed
 from wire import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
 
 
@@ -99,7 +111,7 @@ def test_stop_from_inside_a_handler_answers_then_stops() -> None:
     with connect(server.port) as sock:
         sock.sendall(b"bye\n")
         assert read_until_eof(sock) == b"stopping after bye\n"
-    assert server._finished.wait(WAIT)
+    assert server.wait_stopped(WAIT)
 
 
 @pytest.mark.srs("SRS-040")
@@ -250,7 +262,7 @@ def test_stats_count_sessions_commands_and_errors(server: Server) -> None:
 def test_a_thousand_vanishing_clients_leak_no_file_descriptors(server: Server) -> None:
     """Clients that connect and vanish, even mid-line, leave no descriptor behind."""
     converse(server.port, b"ping\ndisconnect\n")
-    assert wait_until(lambda: server._client is None)
+    assert wait_until(lambda: not server.serving_client)
     before = open_fds()
     for number in range(1000):
         sock = connect(server.port)
@@ -328,10 +340,9 @@ def test_http_refusal_can_be_turned_off() -> None:
 
 @pytest.mark.srs("SRS-072")
 def test_the_http_warning_is_logged_at_most_once_a_minute(
-    server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A flood of HTTP clients gives one warning line, not one per client."""
-    monkeypatch.setattr(_protocol, "_last_http_warning", -float("inf"))
     with caplog.at_level(logging.WARNING, logger="linesock"):
         for _ in range(5):
             assert converse(server.port, b"GET / HTTP/1.1\r\n\r\n") == b""
@@ -380,7 +391,7 @@ def test_an_address_beyond_loopback_without_tls_or_token_is_warned_about(
 ) -> None:
     """The exposure check warns for non-loopback addresses unless a token or TLS guards them."""
     with caplog.at_level(logging.WARNING, logger="linesock"):
-        _protocol.warn_if_exposed(address, ServerConfig(**options))
+        warn_if_exposed(address, ServerConfig(**options))
     assert ("not a loopback address" in caplog.text) is warned
 
 
@@ -410,8 +421,91 @@ def test_stop_right_after_start_never_hangs() -> None:
         server = Server(protocol_handler)
         server.start()
         server.stop(timeout=WAIT)
-        assert server._finished.is_set()
-        thread = server._background_thread
+        assert server.wait_stopped(0)
+        thread = server.thread
         assert thread is not None
         thread.join(WAIT)
         assert not thread.is_alive()
+
+
+# -- configuration as data, and answers pushed later ----------------------------
+
+
+@pytest.mark.srs("SRS-155")
+def test_a_transcript_path_is_opened_when_the_server_listens(tmp_path: Path) -> None:
+    """The config opens nothing; listen() opens the transcript and start() serves into it."""
+    path = tmp_path / "rig.jsonl"
+    config = ServerConfig(transcript=path)
+    assert config.transcript == path
+    assert not path.exists()
+    server = Server(protocol_handler, transcript=path)
+    assert not path.exists()
+    with server:
+        assert path.exists()
+        assert converse(server.port, b"echo a\ndisconnect\n") == b"a\n"
+    assert [record.get("command") for record in read_transcript(path)][1:3] == [
+        "echo a",
+        "disconnect",
+    ]
+
+
+@pytest.mark.srs("SRS-155")
+def test_a_transcript_that_cannot_be_opened_fails_listen_naming_the_file(tmp_path: Path) -> None:
+    """TranscriptError is a LinesockError and an OSError, names the file, and binds no port."""
+    path = tmp_path / "missing" / "rig.jsonl"
+    server = Server(protocol_handler, port=0, transcript=path)
+    with pytest.raises(TranscriptError) as raised:
+        server.listen()
+    assert isinstance(raised.value, LinesockError)
+    assert isinstance(raised.value, OSError)
+    assert str(raised.value) == f"cannot open the transcript {path}: No such file or directory"
+    assert not server.is_running
+
+
+@pytest.mark.srs("SRS-155")
+def test_the_asyncio_server_opens_its_transcript_when_it_listens(tmp_path: Path) -> None:
+    """start_server raises the same TranscriptError for a transcript it cannot open."""
+    path = tmp_path / "missing" / "rig.jsonl"
+
+    async def main() -> None:
+        with pytest.raises(TranscriptError, match="cannot open the transcript"):
+            await aio.start_server(protocol_handler, transcript=path)
+
+    asyncio.run(main())
+
+
+@pytest.mark.srs("SRS-156")
+def test_answers_pushed_from_a_handler_keep_command_order() -> None:
+    """Pushed lines join the batch: a pipelined ping after the command is answered after it."""
+    pushing: list[Server] = []
+
+    def handler(command: str) -> None:
+        pushing[0].push(f"ANS {command}")
+        pushing[0].push([f"more {command}"])
+
+    with Server(handler) as server:
+        pushing.append(server)
+        answered = converse(server.port, b"a\nping\nb\nping\ndisconnect\n")
+    assert answered == b"ANS a\nmore a\npong\nANS b\nmore b\npong\n"
+
+
+@pytest.mark.srs("SRS-156")
+def test_an_answer_pushed_from_another_thread_is_checked_and_sent() -> None:
+    """From another thread: sent at once, between the server's own sends; LF lines dropped."""
+    ready = threading.Event()
+    with Server(protocol_handler) as server:
+        assert not server.push("nobody listens")
+        with connect(server.port) as client:
+            client.sendall(b"ping\n")
+            assert read_exactly(client, 5) == b"pong\n"
+            assert wait_until(lambda: server.serving_client)
+            pusher = threading.Thread(
+                target=lambda: ready.set() if server.push(["later", "two\nlines"]) else None
+            )
+            pusher.start()
+            pusher.join(WAIT)
+            assert ready.is_set()
+            assert read_exactly(client, 6) == b"later\n"
+            client.sendall(b"echo after\ndisconnect\n")
+            assert read_until_eof(client) == b"after\n"
+    assert server.stats.handler_errors == 1

@@ -20,46 +20,78 @@ The public surface:
   front end drives, for those who build their own transport.
 """
 
-from ._client import DEFAULT_PORT, Client, ClientSettings, ProtocolError
-from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
-from ._protocol import (
+from collections.abc import Iterable
+from typing import TypeAlias
+
+from ._access import Refusal
+from ._client import Client, ClientSettings
+from ._config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
-    Answer,
-    Closing,
+    ClientConfig,
     Handler,
     InvalidHandler,
     ServerConfig,
     ServerStats,
-    Session,
 )
+from ._errors import (
+    AuthenticationError,
+    LinesockError,
+    NoServerError,
+    NotConnectedError,
+    ProtocolError,
+    RemoteProtocolError,
+    TranscriptError,
+)
+from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._protocol import OUTPUT_CHUNK, Session, SessionObserver
 from ._replay import AnswerDifference, ReplayReport, replay
 from ._routing import CommandError, Commands
 from ._server import Server
 from ._transcript import Transcript, read_transcript
 from ._version import __version__
+from ._wire import Closing, EndReason
+
+#: What a handler returns: one line, several lines, or no answer at all.
+Answer: TypeAlias = "str | Iterable[str] | None"
 
 __all__ = [
+    "DEFAULT_HOST",
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
+    "OUTPUT_CHUNK",
     "Answer",
     "AnswerDifference",
+    "AuthenticationError",
     "Client",
+    "ClientConfig",
     "ClientSettings",
     "Closing",
     "CommandError",
     "Commands",
+    "EndReason",
     "Handler",
     "InvalidHandler",
     "InvalidLine",
     "LineFramer",
+    "LinesockError",
+    "NoServerError",
+    "NotConnectedError",
     "ProtocolError",
+    "Refusal",
+    "RemoteProtocolError",
     "ReplayReport",
     "Server",
     "ServerConfig",
     "ServerStats",
     "Session",
+    "SessionObserver",
     "Transcript",
+    "TranscriptError",
     "__version__",
     "read_transcript",
     "replay",

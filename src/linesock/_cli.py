@@ -57,9 +57,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._client import DEFAULT_PORT, DEFAULT_TIMEOUT, Client, ProtocolError, check_command
+from ._config import DEFAULT_WRITE_TIMEOUT, Handler, ServerConfig, ServerStats
 from ._framing import DEFAULT_MAX_LINE_BYTES
 from ._importer import HandlerImportError, import_handler
-from ._protocol import DEFAULT_WRITE_TIMEOUT, Handler, ServerConfig, ServerStats
 from ._replay import ReplayReport, replay
 from ._server import Server
 from ._version import __version__
@@ -68,7 +68,7 @@ from .sample import PowerSupply
 if TYPE_CHECKING:
     import asyncio
 
-    from ._aio_server import AsyncServer
+    from .aio import AsyncServer
 
 __all__ = [
     "EXIT_ERROR",

@@ -24,7 +24,14 @@ from ._config import DEFAULT_PORT, DEFAULT_TIMEOUT
 from ._errors import ProtocolError
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 
-__all__ = ["DEFAULT_PORT", "Client", "ClientSettings", "ProtocolError", "check_command"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "Client",
+    "ClientSettings",
+    "ProtocolError",
+    "check_command",
+]
 
 logger: Final = logging.getLogger("linesock")
 

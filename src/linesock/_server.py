@@ -5,40 +5,36 @@ Design notes
 The serving thread alternates between two waits.  Between clients it waits
 in a selector on the listening socket and on one end of a socket pair;
 ``stop()`` writes to the other end, so stopping never waits on a poll
-interval.  With a client it sits in a blocking ``recv_into`` on one reused
-buffer (no fresh allocation per read); ``stop()`` wakes it by shutting that
-socket down.  Answers go out with a non-blocking ``send`` first, which
-succeeds at once for any client that reads; only a client that stops
-reading takes the slow path, which waits for room at most ``write_timeout``.
-While the server writes it does not read, so a client that does not read its
-answers cannot make the server buffer more than one batch of them
-(back-pressure).  Everything that is protocol lives in
-:class:`~linesock._protocol.Session`, shared with the asyncio front end.
+interval.  With a client it hands over to
+:class:`~linesock._server_connection.ServedConnection`, which reads,
+answers and writes until the session ends.  What a session's beginning and
+end mean is decided in :class:`~linesock._lifecycle.ServerCore`, shared
+with the asyncio front end; the protocol itself is the sans-IO
+:class:`~linesock.Session`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import inspect
 import logging
 import selectors
 import socket
-import ssl
 import threading
-import time
 from types import TracebackType
 from typing import Any, Final
 
-from ._protocol import (
-    Closing,
-    Handler,
-    ServerConfig,
-    ServerStats,
-    Session,
-    close_owned_transcript,
+from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from ._lifecycle import ServerCore
+from ._net import (
+    ACCEPT_ERROR_PAUSE,
+    create_listener,
+    format_peer,
+    lookup_name,
+    set_nodelay,
     warn_if_exposed,
 )
+from ._server_connection import ServedConnection
+from ._wire import Closing
 
 __all__ = ["Server"]
 
@@ -47,21 +43,6 @@ logger: Final = logging.getLogger("linesock")
 # One read takes at most this much.  Large enough that a burst of pipelined
 # commands is framed in few batches, small enough to stay in the CPU caches.
 READ_SIZE: Final = 256 * 1024
-# Lets ``send`` fail at once instead of blocking where the platform has it.
-_DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
-# After ``disconnect`` the server waits this long (at most) for the client to
-# close its side, discarding what it still sends, so that closing with unread
-# data does not reset the connection before the client has read its answers.
-_LINGER_SECONDS: Final = 1.0
-# A TLS client must finish its handshake within this many seconds.
-_TLS_HANDSHAKE_TIMEOUT: Final = 10.0
-# After a failed ``accept`` (out of file descriptors, say) the server pauses
-# this long instead of spinning on the error.
-_ACCEPT_ERROR_PAUSE: Final = 0.1
-
-
-class _WriteTimeout(Exception):
-    """A client did not take its answers within ``write_timeout``."""
 
 
 class Server:
@@ -73,7 +54,8 @@ class Server:
     are served in arrival order.
 
     Callers use: :meth:`start`, :meth:`serve_forever`, :meth:`stop`,
-    :attr:`port`, :attr:`address`, :attr:`is_running`, :attr:`stats`.
+    :meth:`wait_stopped`, :meth:`push`, :attr:`port`, :attr:`address`,
+    :attr:`is_running`, :attr:`serving_client`, :attr:`stats`, :attr:`thread`.
 
     Args:
         handler: called with each command (a ``str``) on the serving thread;
@@ -85,25 +67,22 @@ class Server:
     """
 
     def __init__(
-        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, **options: Any
+        self, handler: Handler, host: str = DEFAULT_HOST, port: int = 0, **options: Any
     ) -> None:
         """Configure a server; nothing is bound until :meth:`listen` or :meth:`start`."""
         self.handler: Final = handler
         self.host: Final = host
         self.config: Final = ServerConfig(**options)
-        self.stats: Final = ServerStats()
+        self._core: Final = ServerCore(handler, self.config)
+        self.stats: Final[ServerStats] = self._core.stats
         self._requested_port = port
         self._listener: socket.socket | None = None
         self._address: tuple[str, int] | None = None
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
         self._lock = threading.Lock()
-        # Held for each write to the client, so writes from other threads
-        # (the compat layer's send) never interleave with the serving thread's.
-        self._write_lock = threading.Lock()
-        self._client: socket.socket | None = None
-        self._deferred_done: threading.Event | None = None
-        self._stop_requested = False
+        self._connection: ServedConnection | None = None
+        self._stopping = threading.Event()
         self._serving_thread: threading.Thread | None = None
         self._background_thread: threading.Thread | None = None
         self._finished = threading.Event()
@@ -130,10 +109,25 @@ class Server:
         """True from :meth:`listen` until the server has stopped serving."""
         return self._listener is not None and not self._finished.is_set()
 
+    @property
+    def serving_client(self) -> bool:
+        """True while a client's session is being served (from accept to close)."""
+        return self._connection is not None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread :meth:`start` serves on (None before it, or with ``serve_forever``)."""
+        return self._background_thread
+
     def listen(self) -> None:
-        """Bind and listen now, so clients can queue; ``start``/``serve_forever`` call it."""
+        """Bind and listen now, so clients can queue; ``start``/``serve_forever`` call it.
+
+        Raises:
+            TranscriptError: the transcript, given as a path, cannot be opened.
+            OSError: the address cannot be bound.
+        """
         with self._lock:
-            if self._stop_requested:
+            if self._stopping.is_set():
                 raise RuntimeError("a stopped Server cannot be restarted; create a new one")
             self._listen_locked()
 
@@ -141,22 +135,24 @@ class Server:
         """Create the listening socket unless there is one; the caller holds the lock."""
         if self._listener is not None:
             return
-        family, _, _, _, sockaddr = socket.getaddrinfo(
-            _lookup_name(self.host),
-            self._requested_port,
-            type=socket.SOCK_STREAM,
-            flags=socket.AI_PASSIVE,
-        )[0]
-        listener = socket.create_server(
-            sockaddr, family=family, backlog=self.config.backlog, reuse_port=False
-        )
-        listener.setblocking(False)
+        self._core.open()
+        try:
+            family, _, _, _, sockaddr = socket.getaddrinfo(
+                lookup_name(self.host),
+                self._requested_port,
+                type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE,
+            )[0]
+            listener = create_listener(sockaddr, family, self.config.backlog)
+        except BaseException:
+            self._core.close()
+            raise
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._listener = listener
         host, port = listener.getsockname()[:2]
         self._address = (host, port)
-        logger.info("listening on %s:%d", *self.address)
-        warn_if_exposed(self.address[0], self.config)
+        logger.info("listening on %s:%d", host, port)
+        warn_if_exposed(host, self.config)
 
     def start(self) -> None:
         """Listen and serve on a background thread; returns once clients can connect."""
@@ -171,7 +167,7 @@ class Server:
         Returns at once if ``stop()`` came first.
         """
         with self._lock:
-            if self._stop_requested:
+            if self._stopping.is_set():
                 return
             self._listen_locked()
             self._serving_thread = threading.current_thread()
@@ -181,11 +177,10 @@ class Server:
             with selectors.DefaultSelector() as selector:
                 selector.register(listener, selectors.EVENT_READ)
                 selector.register(wake_reader, selectors.EVENT_READ)
-                while not self._stop_requested:
+                while not self._stopping.is_set():
                     if not any(key.fileobj is listener for key, _ in selector.select()):
                         continue
-                    accepted = self._accept(listener)
-                    if accepted is not None and self._serve_client(*accepted) is Closing.SHUTDOWN:
+                    if self._serve_next(listener) is Closing.SHUTDOWN:
                         logger.info("shutdown requested by the client")
                         break
         finally:
@@ -200,22 +195,50 @@ class Server:
         the wait for the serving thread.
         """
         with self._lock:
-            self._stop_requested = True
+            self._stopping.set()
             if self._wake_writer is not None:
                 with contextlib.suppress(OSError):  # already stopped: the pair is closed
                     self._wake_writer.send(b"x")
             never_served = self._serving_thread is None
             on_serving_thread = threading.current_thread() is self._serving_thread
-            if self._client is not None and not on_serving_thread:
-                _shutdown_quietly(self._client)
-            if self._deferred_done is not None:
-                self._deferred_done.set()
+            if self._connection is not None and not on_serving_thread:
+                self._connection.abort()
         if never_served:
             # Never served: just release the port.
             self._close_listener()
             self._finished.set()
         elif not on_serving_thread:
             self._finished.wait(timeout)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until the server has stopped serving (at most *timeout*); True if it has."""
+        return self._finished.wait(timeout)
+
+    def push(self, answer: object) -> bool:
+        """Send *answer* (a line, or several) to the current client; False if there is none.
+
+        The answer is checked and encoded as a handler's is.  From a handler
+        (on the serving thread) its lines join the answers of the batch being
+        answered, in command order.  From any other thread they are sent at
+        once, between the serving thread's sends; the server takes a write
+        lock for its sends only from the first such push on.
+        """
+        with self._lock:
+            connection = self._connection
+        if connection is None:
+            return False
+        data = connection.served.session.push(answer)
+        if not data:
+            return True
+        try:
+            if threading.current_thread() is self._serving_thread:
+                connection.send(data)
+            else:
+                connection.push(data)
+        except OSError as exc:
+            logger.info("could not send to the client: %s", exc)
+            return False
+        return True
 
     def __enter__(self) -> Server:
         """Start serving in the background."""
@@ -238,272 +261,38 @@ class Server:
 
     # -- the serving thread ---------------------------------------------
 
-    def _accept(self, listener: socket.socket) -> tuple[socket.socket, str] | None:
-        """Take the next client (and its address) from the backlog, or None if it went away."""
+    def _serve_next(self, listener: socket.socket) -> Closing | None:
+        """Accept the next client and serve it; return how it asked to end, if it did."""
         try:
             client, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None
         except OSError as exc:
             logger.error("accept failed: %s", exc)
-            self._finished.wait(_ACCEPT_ERROR_PAUSE)
+            self._finished.wait(ACCEPT_ERROR_PAUSE)
             return None
         if client.gettimeout() is not None:  # only under socket.setdefaulttimeout()
             client.setblocking(True)
-        if client.family in (socket.AF_INET, socket.AF_INET6):
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        where = _format_peer(peer)
-        logger.info("client connected from %s", where)
-        return client, where
-
-    def _serve_client(self, client: socket.socket, peer: str) -> Closing | None:
-        """Serve the client at *peer* until it leaves; return how it asked to end, if it did."""
+        set_nodelay(client)
         with self._lock:
-            if self._stop_requested:
+            if self._stopping.is_set():
                 client.close()
                 return None
-            self._client = client
-        self.stats.sessions += 1
-        session = Session(self.handler, self.config, self.stats, peer)
-        ended = "the client closed the connection"
+            served = self._core.begin(format_peer(peer))
+            connection = ServedConnection(served, client, self.config, self._buffer, self._stopping)
+            self._connection = connection
         try:
-            if self.config.ssl_context is not None:
-                client = self._start_tls(client, self.config.ssl_context)
-            ended = self._converse(client, session)
-        except _WriteTimeout:
-            self.stats.write_timeouts += 1
-            ended = f"the client took no answers for {self.config.write_timeout} s"
-        except OSError as exc:
-            ended = f"connection error: {exc}"
+            connection.serve()
         finally:
             with self._lock:
-                self._client = None
-            if session.closing is not None:
-                _linger_and_close(client, self._buffer)
-            else:
-                client.close()
-        logger.info("client session ended: %s", ended)
-        session.end(ended)
-        return session.closing
-
-    def _start_tls(self, client: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
-        """Wrap the client in TLS and shake hands within ``_TLS_HANDSHAKE_TIMEOUT``."""
-        tls = context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
-        with self._lock:
-            self._client = tls
-        try:
-            tls.settimeout(_TLS_HANDSHAKE_TIMEOUT)
-            tls.do_handshake()
-            tls.settimeout(None)
-        except OSError:
-            tls.close()
-            raise
-        return tls
-
-    def _converse(self, client: socket.socket, session: Session) -> str:
-        """Read, answer and write until the session ends; return why it ended."""
-        buffer = self._buffer
-        idle_timeout = self.config.idle_timeout
-        # An epoll object per session costs two system calls: only with a timeout.
-        idle_selector = None
-        if idle_timeout is not None:
-            idle_selector = selectors.DefaultSelector()
-            idle_selector.register(client, selectors.EVENT_READ)
-        # This loop runs once per read, once per round trip of a ping-pong
-        # client: the common case (plain TCP, the send takes everything) is
-        # written out here rather than in calls.
-        recv_into, send, receive = client.recv_into, client.send, session.receive
-        write_lock = self._write_lock
-        plain = not isinstance(client, ssl.SSLSocket)
-        try:
-            while True:
-                if (
-                    idle_selector is not None
-                    and not _has_buffered_input(client)
-                    and not idle_selector.select(idle_timeout)
-                ):
-                    self.stats.idle_disconnects += 1
-                    return f"idle for {idle_timeout} s"
-                size = recv_into(buffer)
-                if size == 0:
-                    session.receive_eof()
-                    return "the client closed the connection"
-                out = receive(buffer, size)
-                if out:
-                    if plain:
-                        with write_lock:
-                            try:
-                                sent = send(out, _DONTWAIT)
-                            except BlockingIOError:
-                                sent = 0
-                            if sent != len(out):
-                                self._send_rest(client, out, sent)
-                    else:
-                        self._send(client, out)
-                while session.pending is not None or session.backlog:
-                    if session.pending is not None:
-                        out = self._resolve(session)
-                    else:
-                        out = session.answer_backlog()
-                    if out:
-                        self._send(client, out)
-                if session.closing is not None:
-                    return f"the client sent {session.closing.value}"
-                if self._stop_requested:
-                    return "the server is stopping"
-        finally:
-            if idle_selector is not None:
-                idle_selector.close()
-
-    def _resolve(self, session: Session) -> bytes:
-        """Wait for the session's deferred answer (or ``stop()``) and resume with it."""
-        deferred = session.pending
-        if not isinstance(deferred, concurrent.futures.Future):
-            if inspect.iscoroutine(deferred):
-                deferred.close()
-            return session.resume(
-                error=TypeError(
-                    "the threaded Server cannot await an answer; return a "
-                    "concurrent.futures.Future, or serve with linesock.aio"
-                )
-            )
-        done = threading.Event()
-        with self._lock:
-            self._deferred_done = done
-            if self._stop_requested:
-                done.set()
-        deferred.add_done_callback(lambda _future: done.set())
-        done.wait()
-        with self._lock:
-            self._deferred_done = None
-        if not deferred.done():
-            deferred.cancel()
-            raise ConnectionAbortedError("the server is stopping")
-        error = deferred.exception() if not deferred.cancelled() else None
-        if error is not None:
-            return session.resume(error=error)
-        if deferred.cancelled():
-            return session.resume()
-        return session.resume(deferred.result())
-
-    def _send_to_client(self, data: bytes) -> bool:
-        """Send *data* to the current client from any thread; False if none took it.
-
-        For the compat layer, whose users answer after their callback returned.
-        """
-        with self._lock:
-            client = self._client
-        if client is None:
-            return False
-        try:
-            self._send(client, data)
-        except (OSError, _WriteTimeout) as exc:
-            logger.info("could not send to the client: %s", exc or "write timeout")
-            return False
-        return True
-
-    def _send(self, client: socket.socket, data: bytes) -> None:
-        """Send all of *data*, waiting at most ``write_timeout`` for a client that lags."""
-        with self._write_lock:
-            self._send_locked(client, data)
-
-    def _send_locked(self, client: socket.socket, data: bytes) -> None:
-        """Send all of *data*; the caller holds the write lock."""
-        if isinstance(client, ssl.SSLSocket):
-            # TLS sockets take no send flags: a blocking send with a timeout.
-            client.settimeout(self.config.write_timeout)
-            try:
-                client.sendall(data)
-            except TimeoutError as exc:
-                raise _WriteTimeout from exc
-            finally:
-                client.settimeout(None)
-            return
-        try:
-            sent = client.send(data, _DONTWAIT)
-        except BlockingIOError:
-            sent = 0
-        if sent != len(data):
-            self._send_rest(client, data, sent)
-
-    def _send_rest(self, client: socket.socket, data: bytes, sent: int) -> None:
-        """Send *data* after its first *sent* bytes, to a client that lags; hold the write lock.
-
-        Waits for room at most ``write_timeout`` in all, then raises ``_WriteTimeout``.
-        """
-        timeout = self.config.write_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        remaining = memoryview(data)[sent:]
-        with selectors.DefaultSelector() as selector:
-            selector.register(client, selectors.EVENT_WRITE)
-            while remaining:
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not selector.select(wait):
-                    raise _WriteTimeout
-                try:
-                    remaining = remaining[client.send(remaining, _DONTWAIT) :]
-                except BlockingIOError:
-                    continue
+                self._connection = None
+        return served.session.closing
 
     def _close_listener(self) -> None:
-        """Stop listening and release the wake-up socket pair."""
+        """Stop listening, release the wake-up socket pair and the transcript."""
         with self._lock:
             for sock in (self._listener, self._wake_reader, self._wake_writer):
                 if sock is not None:
                     sock.close()
-        close_owned_transcript(self.config)
+        self._core.close()
         logger.info("stopped listening")
-
-
-def _lookup_name(host: str) -> str | bytes:
-    """*host* as ``getaddrinfo`` should get it: ASCII as bytes, so no IDNA codec is loaded.
-
-    Given text, ``getaddrinfo`` encodes it with the IDNA codec, whose first
-    use imports ``encodings.idna`` and ``stringprep``: about 2 ms of a
-    server's ``start()``.  An address or an ASCII name needs no such
-    encoding; only an internationalised name is passed on as text.
-    """
-    try:
-        return host.encode("ascii")
-    except UnicodeEncodeError:
-        return host
-
-
-def _has_buffered_input(client: socket.socket) -> bool:
-    """Whether TLS has decrypted input waiting that the socket will not signal."""
-    return isinstance(client, ssl.SSLSocket) and client.pending() > 0
-
-
-def _format_peer(peer: Any) -> str:
-    """Turn a socket's peer address into ``host:port`` text."""
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)
-
-
-def _shutdown_quietly(sock: socket.socket) -> None:
-    """Shut a socket down both ways, ignoring a peer that is already gone."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _linger_and_close(client: socket.socket, buffer: bytearray) -> None:
-    """Close after a ``disconnect``: send FIN, discard what the client still sends, close.
-
-    Closing a socket with unread input makes the kernel reset the connection,
-    which can destroy answers the client has not read yet.  So the server
-    half-closes, reads until the client closes too (at most ``_LINGER_SECONDS``),
-    and only then closes.  What it discards goes into *buffer*, the reused read
-    buffer (``recv(READ_SIZE)`` would allocate 256 KiB per call).
-    """
-    try:
-        client.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + _LINGER_SECONDS
-        while (left := deadline - time.monotonic()) > 0:
-            client.settimeout(left)
-            if not client.recv_into(buffer):
-                break
-    except OSError:
-        pass
-    finally:
-        client.close()

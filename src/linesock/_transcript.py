@@ -34,6 +34,7 @@ from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import IO, Any, Final
 
+from ._errors import TranscriptError
 from ._framing import InvalidLine
 
 __all__ = ["Transcript", "TranscriptRecord", "read_transcript"]
@@ -77,9 +78,18 @@ class Transcript:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open *path* for appending (created if missing)."""
+        """Open *path* for appending (created if missing).
+
+        Raises:
+            TranscriptError: the file cannot be opened for appending; the
+                message names it.
+        """
         self.path: Final = Path(path)
-        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+        try:
+            self._file: IO[str] = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise TranscriptError(f"cannot open the transcript {self.path}: {reason}") from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:

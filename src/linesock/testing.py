@@ -59,7 +59,7 @@ import pytest
 
 from . import aio
 from ._client import Client
-from ._protocol import Handler, ServerStats
+from ._config import Handler, ServerStats
 from ._server import Server
 
 __all__ = [

@@ -131,11 +131,11 @@ class OnelineServer(OnelineEndpoint):
             self._problem(f"the server was never started; dropped: {clip(text)}")
             return
         try:
-            data = (text + "\n").encode(ENCODING)
+            text.encode(ENCODING)
         except UnicodeEncodeError as exc:
             self._problem(f"cannot encode the response ({exc}); dropped: {clip(repr(text))}")
             return
-        if server._send_to_client(data):
+        if server.push(text):
             self._log(f"tx: {clip(text)}")
         else:
             self._problem(f"no client connected; dropped: {clip(text)}")

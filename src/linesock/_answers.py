@@ -1,0 +1,82 @@
+"""Turning a handler's answer into wire bytes: the checks every writer goes through.
+
+A handler answers with a ``str`` (one line), an iterable of ``str`` (several
+lines) or ``None`` (no line).  Anything else, an item that is not text, or a
+line holding LF (it would reach the client as two lines) cannot go on the
+wire: it is dropped and reported, and the session goes on.  The session's
+batch loop, deferred answers and answers pushed later (the compat layer's
+``send``) all use these functions, so they are checked and encoded alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Final, TypeAlias
+
+__all__ = ["ReportError", "ReportProblem", "add_answer", "encode_lines", "excerpt"]
+
+# The longest piece of client data that goes into a log line.
+_EXCERPT_BYTES: Final = 128
+
+#: Told about each answer line that is dropped: ``(command, problem)``.
+ReportProblem: TypeAlias = Callable[[str, str], None]
+#: Told about a generator answer that raised midway: ``(command, error)``.
+ReportError: TypeAlias = Callable[[str, Exception], None]
+
+
+def add_answer(
+    out: list[str], result: object, command: str, bad: ReportProblem, failed: ReportError
+) -> int:
+    """Append the lines of a handler's *result* to *out*, dropping unsendable ones.
+
+    Returns how many characters (LFs included) were added.
+    """
+    if result is None:
+        return 0
+    if isinstance(result, str):
+        items: Iterable[object] = (result,)
+    elif isinstance(result, (bytes, bytearray)) or not isinstance(result, Iterable):
+        bad(command, f"returned {type(result).__name__}, not str")
+        return 0
+    else:
+        items = result
+    size = 0
+    try:
+        for item in items:
+            if not isinstance(item, str):
+                bad(command, f"answered with {type(item).__name__}, not str")
+            elif "\n" in item:
+                bad(command, f"answered with a line holding LF: {excerpt(item)}")
+            else:
+                out.append(item)
+                size += len(item) + 1
+    except Exception as exc:  # a generator handler that raised midway
+        failed(command, exc)
+    return size
+
+
+def encode_lines(out: list[str], encoding: str, bad: ReportProblem) -> bytes:
+    """Turn answer lines into wire bytes, one LF after each.
+
+    A line that *encoding* cannot carry is dropped and reported.  *out* is
+    consumed (an empty string is appended to it for the final LF).
+    """
+    out.append("")
+    try:
+        return "\n".join(out).encode(encoding)
+    except UnicodeEncodeError:
+        pass
+    wire = bytearray()
+    for item in out[:-1]:
+        try:
+            wire += item.encode(encoding) + b"\n"
+        except UnicodeEncodeError:
+            bad("", f"answered with text {encoding} cannot encode")
+    return bytes(wire)
+
+
+def excerpt(data: bytes | str) -> str:
+    """Client data made safe for a log line: cut to 128 bytes and escaped."""
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    text = repr(raw[:_EXCERPT_BYTES])[2:-1]
+    return text + "..." if len(raw) > _EXCERPT_BYTES else text

@@ -1,0 +1,181 @@
+"""The session lifecycle, decided once for every server front end.
+
+Design notes
+------------
+The threaded and the asyncio servers only move bytes and wait.  What a
+session's beginning and end mean (counting it, logging it, recording it,
+why it ended, which counter an ending adds to) is decided here, in
+:class:`ServerCore` and the :class:`ServedSession` it hands out for each
+client, so the same client gives the same log lines and the same
+transcript records on every front end.
+
+:class:`ServedSession` is also the session's :class:`SessionObserver`: it
+turns what the pure protocol core reports into log lines and transcript
+records.  The clock is read here (the HTTP warning's rate limit, the
+transcript's timestamps), never in the core.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Final
+
+from ._access import Refusal
+from ._answers import excerpt
+from ._config import Handler, ServerConfig, ServerStats
+from ._framing import InvalidLine
+from ._protocol import Session, SessionObserver
+from ._transcript import Transcript
+from ._wire import EndReason
+
+__all__ = ["ServedSession", "ServerCore"]
+
+logger: Final = logging.getLogger("linesock")
+
+# The warning about HTTP clients is logged at most this often, in seconds.
+_HTTP_WARNING_INTERVAL: Final = 60.0
+# Endings that add to a counter of their own.
+_ENDING_COUNTERS: Final = {
+    EndReason.IDLE: "idle_disconnects",
+    EndReason.WRITE_TIMEOUT: "write_timeouts",
+}
+
+
+class ServerCore:
+    """What every server front end shares: settings, counters, transcript, session lifecycle.
+
+    A front end calls :meth:`open` when it starts listening and :meth:`close`
+    when it stops, and :meth:`begin` for each client it accepts.
+    """
+
+    def __init__(self, handler: Handler, config: ServerConfig) -> None:
+        """Hold the handler and settings; nothing is opened until :meth:`open`."""
+        self.handler: Final = handler
+        self.config: Final = config
+        self.stats: Final = ServerStats()
+        #: Where sessions are recorded, once :meth:`open` has run.
+        self.transcript: Transcript | None = None
+        self._owns_transcript = False
+        self._last_http_warning = -math.inf
+
+    def open(self) -> None:
+        """Open the transcript if it was given as a path (``TranscriptError`` if it cannot be)."""
+        given = self.config.transcript
+        if self.transcript is not None or given is None:
+            return
+        if isinstance(given, Transcript):
+            self.transcript = given
+        else:
+            self.transcript = Transcript(os.fspath(given))
+            self._owns_transcript = True
+
+    def close(self) -> None:
+        """Close the transcript if :meth:`open` opened it."""
+        if self._owns_transcript and self.transcript is not None:
+            self.transcript.close()
+
+    def begin(self, peer: str) -> ServedSession:
+        """Count, log and record a new client session with the client at *peer*."""
+        self.stats.sessions += 1
+        logger.info("client connected from %s", peer)
+        return ServedSession(self, self.stats.sessions, peer)
+
+    def warn_http(self, first: str | InvalidLine) -> None:
+        """Log that a client spoke HTTP, at most once a minute."""
+        now = time.monotonic()
+        if now - self._last_http_warning >= _HTTP_WARNING_INTERVAL:
+            self._last_http_warning = now
+            shown = first if isinstance(first, str) else first.data
+            logger.warning(
+                "a client spoke HTTP (%s): connection closed; this port speaks the "
+                "Oneline protocol (warned at most once a minute)",
+                excerpt(shown),
+            )
+
+
+class ServedSession(SessionObserver):
+    """One client's session as a server sees it: the protocol core, its number, its reports."""
+
+    def __init__(self, core: ServerCore, number: int, peer: str) -> None:
+        """Start session *number* with the client at *peer*; record its connect."""
+        self.number: Final = number
+        self.peer: Final = peer
+        self._core: Final = core
+        self._transcript: Final = core.transcript
+        self._ended = False
+        if self._transcript is not None:
+            self._transcript.event(number, "connect", peer=peer)
+        #: The protocol state: feed it what the client sends.
+        self.session: Final = Session(
+            core.handler, core.config, core.stats, self, record=self._transcript is not None
+        )
+
+    @property
+    def lingers(self) -> bool:
+        """Whether the connection closes the lingering way: after the client asked to end.
+
+        Closing a socket with unread input resets the connection, which can
+        destroy answers the client has not read yet; so after ``disconnect``,
+        ``shutdown`` or a refusal the server half-closes and reads until the
+        client closes too (bounded), where after anything else it just closes.
+        """
+        return self.session.closing is not None
+
+    def ended_by_client(self) -> EndReason:
+        """Why the session ended when the connection closed without a server-side reason."""
+        closing = self.session.closing
+        return EndReason.CLIENT_CLOSED if closing is None else EndReason.of(closing)
+
+    def end(self, reason: EndReason, detail: str = "") -> None:
+        """Count, log and record the end of the session (once; later calls are ignored)."""
+        if self._ended:
+            return
+        self._ended = True
+        counter = _ENDING_COUNTERS.get(reason)
+        if counter is not None:
+            setattr(self._core.stats, counter, getattr(self._core.stats, counter) + 1)
+        lost = self.session.receive_eof()
+        if lost:
+            logger.debug("client left %d bytes of an unfinished line: dropped", lost)
+        logger.info("client session ended: %s%s", reason.value, f" ({detail})" if detail else "")
+        if self._transcript is not None:
+            self._transcript.event(self.number, "end", reason=reason.value)
+
+    # -- what the protocol core reports --------------------------------------
+
+    def commands(
+        self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
+    ) -> None:
+        """Write a batch of commands and their answers to the transcript."""
+        if self._transcript is not None:
+            self._transcript.commands(self.number, lines, answers, starts)
+
+    def invalid_line(self, line: InvalidLine) -> None:
+        """Log an invalid line, escaped and cut short."""
+        logger.info("%s line of %d bytes: %s", line.reason, line.size, excerpt(line.data))
+
+    def handler_failed(self, command: str, error: BaseException) -> None:
+        """Log a handler that raised, with its traceback."""
+        logger.error("handler raised on command %s", excerpt(command), exc_info=error)
+
+    def bad_answer(self, command: str, problem: str) -> None:
+        """Log an answer that was dropped."""
+        logger.error("handler %s (command %s); dropped", problem, excerpt(command))
+
+    def authenticated(self) -> None:
+        """Record a good ``auth`` (never the token)."""
+        if self._transcript is not None:
+            self._transcript.event(self.number, "auth", result="ok")
+
+    def refused(self, refusal: Refusal, first: str | InvalidLine) -> None:
+        """Log and record a refusal at the first line (never the line itself when it is auth)."""
+        if refusal is Refusal.HTTP:
+            self._core.warn_http(first)
+        else:
+            logger.warning("a client failed to authenticate: connection closed")
+        if self._transcript is not None:
+            self._transcript.event(self.number, "refused", reason=refusal.value)

@@ -1,0 +1,86 @@
+"""What both server front ends do with sockets: bind, name a peer, warn when exposed.
+
+The constants here bound the waits that hold the server's single slot
+outside the protocol itself (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from typing import Any, Final
+
+from ._config import ServerConfig
+
+__all__ = [
+    "ACCEPT_ERROR_PAUSE",
+    "LINGER_SECONDS",
+    "TLS_HANDSHAKE_TIMEOUT",
+    "create_listener",
+    "format_peer",
+    "lookup_name",
+    "set_nodelay",
+    "warn_if_exposed",
+]
+
+logger: Final = logging.getLogger("linesock")
+
+#: After ``disconnect`` (or a refusal) the server waits this long, at most,
+#: for the client to close its side, discarding what it still sends, so that
+#: closing with unread data does not reset the connection before the client
+#: has read its answers.
+LINGER_SECONDS: Final = 1.0
+#: A TLS client must finish its handshake within this many seconds.
+TLS_HANDSHAKE_TIMEOUT: Final = 10.0
+#: After a failed ``accept`` (out of file descriptors, say) the server pauses
+#: this long instead of spinning on the error.
+ACCEPT_ERROR_PAUSE: Final = 0.1
+
+
+def lookup_name(host: str) -> str | bytes:
+    """*host* as ``getaddrinfo`` should get it: ASCII as bytes, so no IDNA codec is loaded.
+
+    Given text, ``getaddrinfo`` encodes it with the IDNA codec, whose first
+    use imports ``encodings.idna`` and ``stringprep``: about 2 ms of a
+    server's ``start()``.  An address or an ASCII name needs no such
+    encoding; only an internationalised name is passed on as text.
+    """
+    try:
+        return host.encode("ascii")
+    except UnicodeEncodeError:
+        return host
+
+
+def create_listener(sockaddr: Any, family: int, backlog: int) -> socket.socket:
+    """A non-blocking listening socket bound to *sockaddr*."""
+    listener = socket.create_server(sockaddr, family=family, backlog=backlog, reuse_port=False)
+    listener.setblocking(False)
+    return listener
+
+
+def format_peer(peer: Any) -> str:
+    """Turn a socket's peer address into ``host:port`` text."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Turn Nagle's algorithm off on a TCP socket: every answer goes out at once."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def warn_if_exposed(address: str, config: ServerConfig) -> None:
+    """Log a warning when a server listens beyond loopback with neither TLS nor a token."""
+    try:
+        loopback = ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and config.ssl_context is None and config.token is None:
+        logger.warning(
+            "listening on %s, which is not a loopback address, without TLS or a token: "
+            "anyone who can reach this port can drive the handler",
+            address,
+        )

@@ -1,0 +1,300 @@
+"""One client of the threaded server: read, answer, write, wait, close.
+
+Design notes
+------------
+The serving thread sits in a blocking ``recv_into`` on one reused buffer
+(no fresh allocation per read); ``Server.stop()`` wakes it by shutting the
+socket down.  Answers go out with a non-blocking ``send`` first, which
+succeeds at once for any client that reads; only a client that stops
+reading takes the slow path, which waits for room at most ``write_timeout``.
+While the server writes it does not read, so a client that does not read
+its answers cannot make the server buffer more than one chunk of them
+(back-pressure).  Everything that is protocol lives in the session; what a
+beginning or an end means lives in :mod:`linesock._lifecycle`.
+
+Answers pushed from another thread (``Server.push``, the compat layer's
+``send``) need a write lock so that they never interleave with the serving
+thread's sends.  The lock exists only from the first such push on: until
+then the serving thread sends without one, announcing each unlocked send
+in ``_sending`` so that the first pusher can wait for it to finish.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import inspect
+import selectors
+import socket
+import ssl
+import threading
+import time
+from typing import Final
+
+from ._config import ServerConfig
+from ._lifecycle import ServedSession
+from ._net import LINGER_SECONDS, TLS_HANDSHAKE_TIMEOUT
+from ._wire import EndReason
+
+__all__ = ["ServedConnection", "WriteTimeout"]
+
+# Lets ``send`` fail at once instead of blocking where the platform has it.
+_DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
+# How often a first pusher looks again whether the serving thread's
+# unlocked send is over (it is a non-blocking send, unless the client lags).
+_PUSH_POLL: Final = 0.001
+
+
+class WriteTimeout(Exception):
+    """A client did not take its answers within ``write_timeout``."""
+
+
+class ServedConnection:
+    """The threaded server's side of one client connection.
+
+    Args:
+        served: the session's lifecycle and protocol state.
+        client: the accepted socket (blocking).
+        config: the server's settings.
+        buffer: the server's reused read buffer.
+        stopping: tells whether the server was asked to stop.
+    """
+
+    def __init__(
+        self,
+        served: ServedSession,
+        client: socket.socket,
+        config: ServerConfig,
+        buffer: bytearray,
+        stopping: threading.Event,
+    ) -> None:
+        """Take over the accepted *client*; nothing is read until :meth:`serve`."""
+        self.served: Final = served
+        self.sock = client
+        self._config: Final = config
+        self._buffer: Final = buffer
+        self._stopping: Final = stopping
+        self._deferred_done = threading.Event()
+        self._push_lock: threading.Lock | None = None
+        self._sending = False
+
+    def serve(self) -> None:
+        """Serve the client until the session ends, then close the connection."""
+        served = self.served
+        reason, detail = EndReason.CLIENT_CLOSED, ""
+        try:
+            if self._config.ssl_context is not None:
+                reason = EndReason.TLS_FAILED
+                self._start_tls(self._config.ssl_context)
+            reason = self._converse()
+        except WriteTimeout:
+            reason = EndReason.WRITE_TIMEOUT
+            detail = f"{self._config.write_timeout} s"
+        except OSError as exc:
+            if reason is not EndReason.TLS_FAILED:
+                reason = EndReason.CONNECTION_ERROR
+            detail = str(exc) or type(exc).__name__
+        finally:
+            if served.lingers:
+                _linger_and_close(self.sock, self._buffer)
+            else:
+                self.sock.close()
+        if reason is EndReason.CLIENT_CLOSED:
+            reason = served.ended_by_client()
+        served.end(reason, detail)
+
+    def abort(self) -> None:
+        """End the session from another thread: wake the serving thread, whatever it waits on."""
+        with contextlib.suppress(OSError):  # the peer is already gone
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self._deferred_done.set()
+
+    def push(self, data: bytes) -> None:
+        """Send *data* from a thread other than the serving one, between the server's sends."""
+        if self._push_lock is None:
+            self._push_lock = threading.Lock()
+        with self._push_lock:
+            deadline = time.monotonic() + (self._config.write_timeout or 60.0)
+            while self._sending and time.monotonic() < deadline:
+                time.sleep(_PUSH_POLL)
+            self._send_all(data)
+
+    # -- the serving thread ---------------------------------------------
+
+    def _start_tls(self, context: ssl.SSLContext) -> None:
+        """Wrap the client in TLS and shake hands within ``TLS_HANDSHAKE_TIMEOUT``."""
+        tls = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        self.sock = tls
+        tls.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        tls.do_handshake()
+        tls.settimeout(None)
+
+    def _converse(self) -> EndReason:
+        """Read, answer and write until the session ends; return why it ended."""
+        client, buffer, session = self.sock, self._buffer, self.served.session
+        idle_timeout = self._config.idle_timeout
+        # An epoll object per session costs two system calls: only with a timeout.
+        idle_selector = None
+        if idle_timeout is not None:
+            idle_selector = selectors.DefaultSelector()
+            idle_selector.register(client, selectors.EVENT_READ)
+        # This loop runs once per read, once per round trip of a ping-pong
+        # client: the common case (plain TCP, the send takes everything) is
+        # written out here rather than in calls.
+        recv_into, send, receive = client.recv_into, client.send, session.receive
+        plain = not isinstance(client, ssl.SSLSocket)
+        try:
+            while True:
+                if (
+                    idle_selector is not None
+                    and not _has_buffered_input(client)
+                    and not idle_selector.select(idle_timeout)
+                ):
+                    return EndReason.IDLE
+                size = recv_into(buffer)
+                if size == 0:
+                    return EndReason.CLIENT_CLOSED
+                out = receive(buffer, size)
+                if out:
+                    # Announce the send before looking for the push lock: see the module.
+                    self._sending = True
+                    if plain and self._push_lock is None:
+                        try:
+                            sent = send(out, _DONTWAIT)
+                        except BlockingIOError:
+                            sent = 0
+                        if sent != len(out):
+                            self._send_rest(out, sent)
+                        self._sending = False
+                    else:
+                        self._sending = False
+                        self.send(out)
+                if session.pending is not None or session.has_queued:
+                    self._answer_the_rest()
+                if session.closing is not None:
+                    return EndReason.CLIENT_CLOSED  # the served session tells which
+                if self._stopping.is_set():
+                    return EndReason.SERVER_STOPPING
+        finally:
+            self._sending = False
+            if idle_selector is not None:
+                idle_selector.close()
+
+    def _answer_the_rest(self) -> None:
+        """Wait for deferred answers and answer queued commands until none is left."""
+        session = self.served.session
+        while session.pending is not None or session.has_queued:
+            out = self._resolve() if session.pending is not None else session.answer_queued()
+            if out:
+                self.send(out)
+
+    def _resolve(self) -> bytes:
+        """Wait for the session's deferred answer (or ``stop()``) and resume with it."""
+        session = self.served.session
+        deferred = session.pending
+        if not isinstance(deferred, concurrent.futures.Future):
+            if inspect.iscoroutine(deferred):
+                deferred.close()
+            return session.resume(
+                error=TypeError(
+                    "the threaded Server cannot await an answer; return a "
+                    "concurrent.futures.Future, or serve with linesock.aio"
+                )
+            )
+        done = self._deferred_done
+        deferred.add_done_callback(lambda _future: done.set())
+        if self._stopping.is_set():
+            done.set()
+        done.wait()
+        done.clear()
+        if not deferred.done():
+            deferred.cancel()
+            raise ConnectionAbortedError("the server is stopping")
+        if deferred.cancelled():
+            return session.resume()
+        error = deferred.exception()
+        if error is not None:
+            return session.resume(error=error)
+        return session.resume(deferred.result())
+
+    def send(self, data: bytes) -> None:
+        """Send all of *data* from the serving thread, under the push lock once there is one."""
+        lock = self._push_lock
+        if lock is None:
+            self._sending = True
+            try:
+                if self._push_lock is None:  # looked at again, after announcing the send
+                    self._send_all(data)
+                    return
+            finally:
+                self._sending = False
+            lock = self._push_lock
+        with lock:
+            self._send_all(data)
+
+    def _send_all(self, data: bytes) -> None:
+        """Send all of *data*, waiting at most ``write_timeout`` for a client that lags."""
+        client = self.sock
+        if isinstance(client, ssl.SSLSocket):
+            # TLS sockets take no send flags: a blocking send with a timeout.
+            client.settimeout(self._config.write_timeout)
+            try:
+                client.sendall(data)
+            except TimeoutError as exc:
+                raise WriteTimeout from exc
+            finally:
+                client.settimeout(None)
+            return
+        try:
+            sent = client.send(data, _DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent != len(data):
+            self._send_rest(data, sent)
+
+    def _send_rest(self, data: bytes, sent: int) -> None:
+        """Send *data* after its first *sent* bytes, to a client that lags.
+
+        Waits for room at most ``write_timeout`` in all, then raises ``WriteTimeout``.
+        """
+        client = self.sock
+        timeout = self._config.write_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        remaining = memoryview(data)[sent:]
+        with selectors.DefaultSelector() as selector:
+            selector.register(client, selectors.EVENT_WRITE)
+            while remaining:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not selector.select(wait):
+                    raise WriteTimeout
+                try:
+                    remaining = remaining[client.send(remaining, _DONTWAIT) :]
+                except BlockingIOError:
+                    continue
+
+
+def _has_buffered_input(client: socket.socket) -> bool:
+    """Whether TLS has decrypted input waiting that the socket will not signal."""
+    return isinstance(client, ssl.SSLSocket) and client.pending() > 0
+
+
+def _linger_and_close(client: socket.socket, buffer: bytearray) -> None:
+    """Close after a ``disconnect``: send FIN, discard what the client still sends, close.
+
+    Closing a socket with unread input makes the kernel reset the connection,
+    which can destroy answers the client has not read yet.  So the server
+    half-closes, reads until the client closes too (at most ``LINGER_SECONDS``),
+    and only then closes.  What it discards goes into *buffer*, the reused read
+    buffer (``recv(READ_SIZE)`` would allocate 256 KiB per call).
+    """
+    try:
+        client.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            client.settimeout(left)
+            if not client.recv_into(buffer):
+                break
+    except OSError:
+        pass
+    finally:
+        client.close()

@@ -1,0 +1,292 @@
+"""One client of the asyncio server: an ``asyncio.Protocol`` that drives its session.
+
+Design notes
+------------
+Per read, not per line.  ``data_received`` hands the whole read to
+:meth:`Session.receive <linesock.Session.receive>` and writes all of its
+answers with one ``transport.write``; nothing is awaited on this path.
+
+Deferred answers keep their order.  When the session holds a pending
+answer (an awaitable, or a ``concurrent.futures.Future`` wrapped with
+``asyncio.wrap_future``), one task awaits it, passes the outcome to
+``Session.resume`` (which answers the commands queued behind it, up to the
+next deferred one), writes, and repeats while one is pending.  Meanwhile
+the protocol reads on only until ``_MAX_HELD_BYTES`` of commands wait in the
+session's queue, then pauses reading until the task is done: enough to
+notice a client that resets or half-closes, while memory stays bounded.
+
+Back-pressure.  The session answers a long batch in chunks (about
+``OUTPUT_CHUNK`` characters each, keeping the rest of the commands queued);
+the protocol asks for the next chunk only while the transport's write
+buffer is under its high-water mark, and stops reading while it is over.
+If the buffer stays over the mark for ``write_timeout``, the connection is
+aborted and the next client is served.
+
+What a session's beginning and end mean (counting, logging, the
+transcript) is decided in :mod:`linesock._lifecycle`, shared with the
+threaded server; this class only moves bytes and keeps the timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+from collections.abc import Awaitable
+from typing import Final, cast
+
+from .._config import ServerConfig
+from .._lifecycle import ServedSession
+from .._net import LINGER_SECONDS
+from .._wire import EndReason
+
+__all__ = ["SessionProtocol"]
+
+# While an answer is pending the server reads on, queueing commands, until
+# this many bytes wait: enough to see a client that leaves (EOF, reset)
+# without holding more than about one read of commands in memory.
+_MAX_HELD_BYTES: Final = 64 * 1024
+
+
+class SessionProtocol(asyncio.Protocol):
+    """Drives one :class:`~linesock.Session` over one transport."""
+
+    transport: asyncio.Transport
+    """The client's connection, from ``connection_made`` on."""
+
+    def __init__(
+        self, served: ServedSession, config: ServerConfig, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Serve the client of *served* under *config* on *loop*."""
+        self.served: Final = served
+        self.session: Final = served.session
+        self._loop: Final = loop
+        self._config: Final = config
+        self._idle_timeout: Final = config.idle_timeout
+        #: Resolves once the connection is lost.
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self._made = False
+        self._reason = EndReason.CLIENT_CLOSED
+        self._detail = ""
+        self._deferred_task: asyncio.Task[None] | None = None
+        self._held_bytes = 0  # read while an answer was pending
+        self._write_paused = False
+        self._eof = False
+        self._ending = False
+        self._reading = True
+        self._last_input = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._end_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio's calls ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the session (and the idle clock)."""
+        self.transport = cast("asyncio.Transport", transport)
+        self._made = True
+        if self._idle_timeout is not None:
+            self._last_input = self._loop.time()
+            self._idle_timer = self._loop.call_at(
+                self._last_input + self._idle_timeout, self._idle_check
+            )
+
+    def data_received(self, data: bytes) -> None:
+        """Answer every complete command in *data* with one write."""
+        if self._idle_timeout is not None:
+            self._last_input = self._loop.time()
+        session = self.session
+        if self._deferred_task is not None:
+            # An answer is pending: the session queues these commands.  Reading
+            # goes on a little, so that a client that leaves is noticed.
+            session.receive(data)
+            self._held_bytes += len(data)
+            if self._held_bytes > _MAX_HELD_BYTES:
+                self._update_reading()
+            return
+        out = session.receive(data)
+        if out:
+            self.transport.write(out)
+        if session.pending is not None or session.closing is not None or session.has_queued:
+            self._go_on()
+
+    def eof_received(self) -> bool:
+        """Drop an unfinished line; keep the connection open while answers are still due."""
+        self._eof = True
+        self._reading = False  # a transport reads no more after EOF
+        self.session.receive_eof()
+        # False: the transport closes once every answer is written, so a
+        # client that half-closed still gets all of them, then EOF.
+        return self._deferred_task is not None or self.session.has_queued
+
+    def pause_writing(self) -> None:
+        """The client lags: stop reading from it, and start the write timeout."""
+        self._write_paused = True
+        self._update_reading()
+        timeout = self._config.write_timeout
+        if timeout is not None and self._write_timer is None:
+            self._write_timer = self._loop.call_later(timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        """The client caught up: answer the commands that waited, and read again."""
+        self._write_paused = False
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        self._last_input = self._loop.time()
+        if self._deferred_task is None:
+            self._go_on()
+        self._update_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop every timer and task, log why the session ended, and free the slot."""
+        for timer in (self._idle_timer, self._write_timer, self._end_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._deferred_task is not None:
+            self._deferred_task.cancel()
+        pending = self.session.pending
+        if inspect.iscoroutine(pending) and inspect.getcoroutinestate(pending) == "CORO_CREATED":
+            pending.close()  # never started: closing it avoids "never awaited"
+        elif isinstance(pending, (asyncio.Future, concurrent.futures.Future)):
+            pending.cancel()
+        if exc is not None and not self._ending:
+            self._reason, self._detail = EndReason.CONNECTION_ERROR, str(exc)
+        if self._reason is EndReason.CLIENT_CLOSED:
+            self._reason = self.served.ended_by_client()
+        self.served.end(self._reason, self._detail)
+        self.lost.set_result(None)
+
+    # -- answering ------------------------------------------------------------
+
+    def _go_on(self) -> None:
+        """Go on after a write: answer what waits, then await, end, or close after EOF.
+
+        Queued commands (the session answers in chunks) are answered while the
+        client takes the answers; then a deferred answer is awaited, or the
+        session ends (``disconnect``/``shutdown``), or, after the client's EOF
+        with nothing left to answer, the connection closes.
+        """
+        session = self.session
+        transport = self.transport
+        while session.has_queued and not self._write_paused:
+            out = session.answer_queued()
+            if out:
+                transport.write(out)
+        if session.pending is not None:
+            if self._deferred_task is None:
+                self._held_bytes = 0
+                self._deferred_task = self._loop.create_task(self._finish_deferred())
+        elif session.closing is not None:
+            if not self._ending:
+                self._end_session()
+        elif self._eof and not session.has_queued and not transport.is_closing():
+            transport.close()  # the client half-closed: all its answers are written
+
+    async def _finish_deferred(self) -> None:
+        """Await each pending answer in turn and write the answers it releases, in order."""
+        session = self.session
+        transport = self.transport
+        while (pending := session.pending) is not None:
+            try:
+                if isinstance(pending, concurrent.futures.Future):
+                    result = await asyncio.wrap_future(pending)
+                else:
+                    result = await cast("Awaitable[object]", pending)
+            except asyncio.CancelledError:
+                if self.lost.done() or transport.is_closing():
+                    raise  # the session is over
+                out = session.resume()  # the answer itself was cancelled: there is none
+            except Exception as exc:
+                out = session.resume(error=exc)
+            else:
+                out = session.resume(result)
+            if transport.is_closing():
+                return
+            if out:
+                transport.write(out)
+            while session.has_queued and not self._write_paused:
+                out = session.answer_queued()
+                if out:
+                    transport.write(out)
+        self._deferred_task = None
+        self._last_input = self._loop.time()
+        self._go_on()
+        self._update_reading()
+
+    # -- ending the session ---------------------------------------------------
+
+    def end(self, reason: EndReason) -> None:
+        """End the session from the server's side: close, and abort if it lingers."""
+        if not self._made or self.lost.done():
+            return
+        if not self._ending:
+            self._reason = reason
+            self._ending = True
+        self.transport.close()
+        if self._end_timer is not None:
+            self._end_timer.cancel()
+        self._end_timer = self._loop.call_later(LINGER_SECONDS, self.transport.abort)
+
+    def _end_session(self) -> None:
+        """The client sent ``disconnect`` or ``shutdown``, or was refused: flush and close.
+
+        Closing at once with unread client input would reset the connection,
+        so the server sends FIN after the answers and discards what the client
+        still sends until it closes too (at most ``LINGER_SECONDS``).
+        """
+        transport = self.transport
+        self._ending = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._eof or not transport.can_write_eof():  # TLS cannot half-close
+            transport.close()
+            return
+        transport.write_eof()
+        self._end_timer = self._loop.call_later(LINGER_SECONDS, transport.close)
+        self._update_reading()
+
+    # -- reading and timers -----------------------------------------------------
+
+    def _update_reading(self) -> None:
+        """Read while the client has the turn: its answers taken, no long queue, not at EOF."""
+        transport = self.transport
+        if self._eof or transport.is_closing():
+            return
+        busy = self._write_paused or (
+            self._deferred_task is not None and self._held_bytes > _MAX_HELD_BYTES
+        )
+        want = self._ending or not busy  # while ending, what arrives is discarded
+        if want != self._reading:
+            self._reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def _idle_check(self) -> None:
+        """End the session if the client has been silent for ``idle_timeout``."""
+        timeout = self._idle_timeout
+        assert timeout is not None
+        if self._ending or self.transport.is_closing():
+            return
+        now = self._loop.time()
+        if self._deferred_task is not None or self._write_paused:
+            self._last_input = now  # the server has the turn, not the client
+        deadline = self._last_input + timeout
+        if now < deadline:
+            self._idle_timer = self._loop.call_at(deadline, self._idle_check)
+            return
+        self._reason, self._detail = EndReason.IDLE, f"{timeout} s"
+        self._ending = True
+        self.transport.close()
+
+    def _write_timed_out(self) -> None:
+        """The client took no answers for ``write_timeout``: abort the connection."""
+        transport = self.transport
+        self._reason = EndReason.WRITE_TIMEOUT
+        self._detail = (
+            f"{self._config.write_timeout} s, {transport.get_write_buffer_size()} bytes unsent"
+        )
+        self._ending = True
+        transport.abort()

@@ -1,0 +1,143 @@
+"""The session lifecycle is decided once: every front end records the same sessions alike.
+
+The same scripted sessions, played against the threaded, asyncio and uvloop
+servers, must leave the same transcript records, timestamps and peer ports
+aside: the same commands and answers, the same refusals, the same end
+reasons (an ``EndReason`` text, never one assembled per front end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from frontends import RunningServer, start_asyncio_on, start_threaded
+from linesock import EndReason, read_transcript
+from wire import connect, converse, read_exactly
+
+
+def _start_uvloop(handler_name: str, **options: Any) -> RunningServer:
+    uvloop = pytest.importorskip("uvloop")
+    return start_asyncio_on(uvloop.new_event_loop, handler_name, **options)
+
+
+def _start_asyncio(handler_name: str, **options: Any) -> RunningServer:
+    return start_asyncio_on(asyncio.new_event_loop, handler_name, **options)
+
+
+STARTERS: dict[str, Callable[..., RunningServer]] = {
+    "threaded": start_threaded,
+    "asyncio": _start_asyncio,
+    "uvloop": _start_uvloop,
+}
+
+
+def records_of(path: Path) -> list[dict[str, object]]:
+    """The transcript's records without their times, the peers reduced to their host."""
+    records = []
+    for record in read_transcript(path):
+        del record["t"]
+        if record.get("event") == "connect":
+            host, _, port = str(record["peer"]).rpartition(":")
+            assert port.isdigit()
+            record["peer"] = host
+        records.append(record)
+    return records
+
+
+def play_open_sessions(port: int) -> None:
+    """Sessions without a token: commands of every kind, an HTTP client, one that vanishes."""
+    script = b"echo a\nlines 2\nsilent\nraise\n\xff\xfe\nlf\nping\ndisconnect\nnever run\n"
+    assert converse(port, script) == b"a\nline 1\nline 2\ninvalid\npong\n"
+    assert converse(port, b"GET / HTTP/1.1\r\nHost: rig\r\n\r\n") == b""
+    with connect(port) as vanishing:
+        vanishing.sendall(b"echo v\nhalf a li")
+        assert read_exactly(vanishing, 2) == b"v\n"
+    assert converse(port, b"echo last\nshutdown\n") == b"last\n"
+
+
+def play_token_sessions(port: int) -> None:
+    """Sessions with a token: one refused, one that authenticates."""
+    assert converse(port, b"auth wrong\necho x\n") == b"unauthorized\n"
+    assert converse(port, b"auth s3cret\necho in\nshutdown\n") == b"ok\nin\n"
+
+
+def connect_record(session: int) -> dict[str, object]:
+    return {"session": session, "event": "connect", "peer": "127.0.0.1"}
+
+
+def end_record(session: int, reason: EndReason) -> dict[str, object]:
+    return {"session": session, "event": "end", "reason": reason.value}
+
+
+OPEN_RECORDS = [
+    connect_record(1),
+    {"session": 1, "command": "echo a", "answers": ["a"]},
+    {"session": 1, "command": "lines 2", "answers": ["line 1", "line 2"]},
+    {"session": 1, "command": "silent", "answers": []},
+    {"session": 1, "command": "raise", "answers": []},
+    {
+        "session": 1,
+        "invalid": "undecodable",
+        "size": 2,
+        "data": "\\xff\\xfe",
+        "answers": ["invalid"],
+    },
+    {"session": 1, "command": "lf", "answers": []},
+    {"session": 1, "command": "ping", "answers": ["pong"]},
+    {"session": 1, "command": "disconnect", "answers": []},
+    end_record(1, EndReason.DISCONNECT),
+    connect_record(2),
+    {"session": 2, "event": "refused", "reason": "http"},
+    end_record(2, EndReason.REFUSED),
+    connect_record(3),
+    {"session": 3, "command": "echo v", "answers": ["v"]},
+    end_record(3, EndReason.CLIENT_CLOSED),
+    connect_record(4),
+    {"session": 4, "command": "echo last", "answers": ["last"]},
+    {"session": 4, "command": "shutdown", "answers": []},
+    end_record(4, EndReason.SHUTDOWN),
+]
+
+TOKEN_RECORDS = [
+    connect_record(1),
+    {"session": 1, "event": "refused", "reason": "unauthorized"},
+    end_record(1, EndReason.REFUSED),
+    connect_record(2),
+    {"session": 2, "event": "auth", "result": "ok"},
+    {"session": 2, "command": "echo in", "answers": ["in"]},
+    {"session": 2, "command": "shutdown", "answers": []},
+    end_record(2, EndReason.SHUTDOWN),
+]
+
+
+@pytest.mark.srs("SRS-154")
+@pytest.mark.parametrize("front_end", sorted(STARTERS))
+@pytest.mark.parametrize(
+    ("options", "play", "expected"),
+    [
+        ({}, play_open_sessions, OPEN_RECORDS),
+        ({"token": "s3cret"}, play_token_sessions, TOKEN_RECORDS),
+    ],
+    ids=["open", "token"],
+)
+def test_every_front_end_records_the_same_sessions_alike(
+    front_end: str,
+    options: dict[str, Any],
+    play: Callable[[int], None],
+    expected: list[dict[str, object]],
+    tmp_path: Path,
+) -> None:
+    """Refused, HTTP-refused, invalid, multi-answer, raising, disconnect, vanished: one record."""
+    path = tmp_path / "rig.jsonl"
+    running = STARTERS[front_end]("protocol_handler", transcript=str(path), **options)
+    try:
+        play(running.port)
+        assert running.wait_stopped(10.0), "the client's shutdown did not stop the server"
+    finally:
+        running.stop()
+    assert records_of(path) == expected
