@@ -17,7 +17,7 @@ import pytest
 
 from frontends import RunningServer, start_asyncio_on, start_threaded
 from linesock import EndReason, read_transcript
-from wire import connect, converse, read_exactly
+from wire import connect, converse, read_exactly, read_until_eof
 
 
 def _start_uvloop(handler_name: str, **options: Any) -> RunningServer:
@@ -64,6 +64,15 @@ def play_token_sessions(port: int) -> None:
     """Sessions with a token: one refused, one that authenticates."""
     assert converse(port, b"auth wrong\necho x\n") == b"unauthorized\n"
     assert converse(port, b"auth s3cret\necho in\nshutdown\n") == b"ok\nin\n"
+
+
+def play_a_session_the_server_stops(running: RunningServer) -> None:
+    """A session still open when the server is stopped."""
+    with connect(running.port) as client:
+        client.sendall(b"echo open\n")
+        assert read_exactly(client, 5) == b"open\n"
+        running.stop()
+        assert read_until_eof(client) == b""
 
 
 def connect_record(session: int) -> dict[str, object]:
@@ -115,6 +124,13 @@ TOKEN_RECORDS = [
 ]
 
 
+STOPPED_RECORDS = [
+    connect_record(1),
+    {"session": 1, "command": "echo open", "answers": ["open"]},
+    end_record(1, EndReason.SERVER_STOPPING),
+]
+
+
 @pytest.mark.srs("SRS-154")
 @pytest.mark.parametrize("front_end", sorted(STARTERS))
 @pytest.mark.parametrize(
@@ -141,3 +157,14 @@ def test_every_front_end_records_the_same_sessions_alike(
     finally:
         running.stop()
     assert records_of(path) == expected
+
+
+@pytest.mark.srs("SRS-154")
+@pytest.mark.parametrize("front_end", sorted(STARTERS))
+def test_every_front_end_records_a_session_cut_by_stop_alike(
+    front_end: str, tmp_path: Path
+) -> None:
+    """A session open when the server stops ends with the reason 'the server is stopping'."""
+    path = tmp_path / "rig.jsonl"
+    play_a_session_the_server_stops(STARTERS[front_end]("protocol_handler", transcript=str(path)))
+    assert records_of(path) == STOPPED_RECORDS

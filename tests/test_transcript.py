@@ -53,9 +53,8 @@ def test_a_session_is_recorded_command_by_command(serve: Serve, tmp_path: Path) 
         },
         {"session": 1, "command": "ping", "answers": ["pong"]},
         {"session": 1, "command": "disconnect", "answers": []},
-        {"session": 1, "event": "end", "reason": records[-1]["reason"]},
+        {"session": 1, "event": "end", "reason": "the client sent disconnect"},
     ]
-    assert "disconnect" in str(records[-1]["reason"])
 
 
 def test_sessions_are_numbered_and_a_vanished_client_is_recorded(

@@ -37,7 +37,7 @@ from ._access import Refusal, check_first_line
 from ._answers import add_answer, encode_lines
 from ._config import Handler, ServerConfig, ServerStats
 from ._framing import InvalidLine, LineFramer
-from ._wire import DISCONNECT, OK, PING, PONG, SHUTDOWN, UNAUTHORIZED, Closing
+from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 
@@ -109,6 +109,7 @@ class Session:
     __slots__ = (
         "_check_first_line",
         "_deferred_line",
+        "_encoding",
         "_observer",
         "_out",
         "_queue",
@@ -139,6 +140,7 @@ class Session:
             max_line_bytes=config.max_line_bytes, encoding=config.encoding
         )
         self._observer: Final = SessionObserver() if observer is None else observer
+        self._encoding: Final = config.encoding
         self._record: Final = record
         #: Why the session must end, once the client asked to (or was refused).
         self.closing: Closing | None = None
@@ -291,12 +293,14 @@ class Session:
         for line in remaining:
             if not all_text and isinstance(line, InvalidLine):
                 size += self._add(out, self._answer_invalid(line), "")
-            # The built-ins are compared, not looked up: == looks at the
-            # length first, where a hash would read all of a 64 KiB line.
-            elif line == PING:
-                append(PONG)
+            # The built-ins (_wire's PING, DISCONNECT, SHUTDOWN) are spelt out:
+            # a constant costs less than a global per command.  They are
+            # compared, not looked up: == looks at the length first, where a
+            # hash would read all of a 64 KiB line.
+            elif line == "ping":
+                append("pong")
                 size += 5
-            elif line == DISCONNECT or line == SHUTDOWN:  # noqa: PLR1714, SIM109 - see above
+            elif line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see above
                 self.closing = Closing.DISCONNECT if line == DISCONNECT else self._shutdown
                 return size
             else:
@@ -377,4 +381,9 @@ class Session:
 
     def _encode(self, out: list[str]) -> bytes:
         """Turn answer lines into wire bytes, one LF after each."""
-        return encode_lines(out, self.config.encoding, self._bad_answer)
+        out.append("")
+        try:
+            return "\n".join(out).encode(self._encoding)
+        except UnicodeEncodeError:
+            del out[-1]
+            return encode_lines(out, self._encoding, self._bad_answer)

@@ -181,7 +181,6 @@ class _Command:
     __slots__ = (
         "converters",
         "expected",
-        "explicit",
         "function",
         "is_async",
         "maximum",
@@ -192,6 +191,7 @@ class _Command:
         "summary",
         "variadic",
         "variadic_converter",
+        "without_default",
     )
 
     def __init__(self, name: str, function: Callable[..., Any]) -> None:
@@ -207,7 +207,7 @@ class _Command:
         parameters: list[_Parameter] = []
         variadic: _Parameter | None = None
         minimum = 0
-        explicit = 0  # parameters without a default: passed None when no word came
+        without_default = 0  # parameters without a default: passed None when no word came
         for parameter in signature.parameters.values():
             kind = parameter.kind
             if kind is parameter.KEYWORD_ONLY or kind is parameter.VAR_KEYWORD:
@@ -232,14 +232,14 @@ class _Command:
             if required:
                 minimum += 1
             if parameter.default is parameter.empty:
-                explicit += 1
+                without_default += 1
         self.parameters: Final = tuple(parameters)
         self.variadic: Final = variadic
         self.converters: Final = tuple(parameter.convert for parameter in parameters)
         self.variadic_converter: Final = variadic.convert if variadic else str
         self.minimum: Final = minimum
         self.maximum: Final = sys.maxsize if variadic else len(parameters)
-        self.explicit: Final = explicit
+        self.without_default: Final = without_default
         self.is_async: Final = _is_async(function)
         self.expected: Final = self._expected()
         shown = [p.shown if i < minimum else f"[{p.shown}]" for i, p in enumerate(parameters)]
@@ -275,8 +275,8 @@ class _Command:
                 append(convert(text))
         except ValueError:
             return self._invalid(words[1:])
-        if count < self.explicit:
-            arguments += [None] * (self.explicit - count)
+        if count < self.without_default:
+            arguments += [None] * (self.without_default - count)
         if self.is_async:
             return self._run_async(arguments)
         try:

@@ -45,6 +45,10 @@ _DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
 _PUSH_POLL: Final = 0.001
 
 
+# What the serving thread sees when ``stop()`` shuts the client's socket down.
+_CUT_BY_STOP: Final = frozenset({EndReason.CLIENT_CLOSED, EndReason.CONNECTION_ERROR})
+
+
 class WriteTimeout(Exception):
     """A client did not take its answers within ``write_timeout``."""
 
@@ -101,6 +105,8 @@ class ServedConnection:
                 self.sock.close()
         if reason is EndReason.CLIENT_CLOSED:
             reason = served.ended_by_client()
+        if self._stopping.is_set() and reason in _CUT_BY_STOP:
+            reason = EndReason.SERVER_STOPPING  # stop() shut the socket: that was no client
         served.end(reason, detail)
 
     def abort(self) -> None:

@@ -2,7 +2,7 @@ r"""Session transcripts: what each client sent and what it was answered, as JSON
 
 Design notes
 ------------
-A rig that must show what was sent to an instrument keeps this file as its
+A rig that must show command_fields was sent to an instrument keeps this file as its
 record.  Each line is one JSON object with ``t`` (Unix time, seconds) and
 ``session`` (the server's session number, from 1), and one of:
 
@@ -137,19 +137,23 @@ class Transcript:
             if plain:
                 self._write(_plain_records(head, commands, answers))  # type: ignore[arg-type]
                 return
-            said: Iterable[str] = map(_quote, answers)
+            answer_fields: Iterable[str] = map(_quote, answers)
         else:
             quoted = list(map(_quote, answers))
             ends = [*starts[1:], len(answers)]
-            said = [",".join(quoted[start:end]) for start, end in zip(starts, ends, strict=True)]
+            answer_fields = [
+                ",".join(quoted[start:end]) for start, end in zip(starts, ends, strict=True)
+            ]
         try:
-            what = list(map(_quote, commands))  # type: ignore[arg-type]
+            command_fields = list(map(_quote, commands))  # type: ignore[arg-type]
             key = '"command":'
         except TypeError:  # an InvalidLine among them: each names its own key
-            what = list(map(self._describe, commands))
+            command_fields = list(map(self._describe, commands))
             key = ""
         start = head + key
-        body = f"]}}\n{start}".join(map(',"answers":['.join, zip(what, said, strict=False)))
+        body = f"]}}\n{start}".join(
+            map(',"answers":['.join, zip(command_fields, answer_fields, strict=False))
+        )
         self._write(f"{start}{body}]}}\n")
 
     @staticmethod

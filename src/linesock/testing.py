@@ -41,7 +41,7 @@ Every server a test started is stopped when the test ends, whether it passed
 or failed: the listening port is closed and the serving thread (or event loop
 thread) has ended before the next test runs.  A server that does not stop
 within ``STOP_TIMEOUT`` (a handler blocked forever) makes the teardown fail
-with an error that says so.  :func:`start_server` does the same outside
+with an error that says so.  :func:`start_test_server` does the same outside
 pytest's fixtures.  docs/testing.md has a complete example.
 """
 
@@ -70,6 +70,7 @@ __all__ = [
     "ServeFactory",
     "ServerKind",
     "start_server",
+    "start_test_server",
 ]
 
 #: How a server is run: :class:`linesock.Server`, or linesock.aio on its own loop thread.
@@ -91,7 +92,7 @@ class RunningServer:
     Use :attr:`port` (or :attr:`address`) to connect, :meth:`connect` for a
     connected :class:`~linesock.Client`, :attr:`stats` for the server's
     counters and :meth:`stop` to stop it before the test ends (the fixtures
-    stop it anyway).  ``with start_server(...) as running:`` stops it at the
+    stop it anyway).  ``with start_test_server(...) as running:`` stops it at the
     end of the block.
     """
 
@@ -174,7 +175,7 @@ class RunningServer:
         return f"<linesock.testing.RunningServer {self.kind} {self.host}:{self.port} {state}>"
 
 
-def start_server(
+def start_test_server(
     handler: Handler, kind: ServerKind = "threaded", *, host: str = "127.0.0.1", **options: Any
 ) -> RunningServer:
     """Serve *handler* on a free port in the background; returns once clients can connect.
@@ -192,6 +193,10 @@ def start_server(
     if kind == "asyncio":
         return _start_asyncio(handler, host, options)
     raise ValueError(f"unknown linesock server kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+#: The 0.1.0 name of :func:`start_test_server` (it clashed with ``aio.start_server``).
+start_server = start_test_server
 
 
 def _start_threaded(handler: Handler, host: str, options: dict[str, Any]) -> RunningServer:
@@ -348,7 +353,7 @@ def linesock_serve(linesock_server_kind: ServerKind) -> Iterator[ServeFactory]:
     started: list[RunningServer] = []
 
     def serve(handler: Handler, kind: ServerKind | None = None, **options: Any) -> RunningServer:
-        running = start_server(handler, kind or linesock_server_kind, **options)
+        running = start_test_server(handler, kind or linesock_server_kind, **options)
         started.append(running)
         return running
 

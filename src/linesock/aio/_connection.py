@@ -108,7 +108,7 @@ class SessionProtocol(asyncio.Protocol):
         if out:
             self.transport.write(out)
         if session.pending is not None or session.closing is not None or session.has_queued:
-            self._go_on()
+            self._continue_after_write()
 
     def eof_received(self) -> bool:
         """Drop an unfinished line; keep the connection open while answers are still due."""
@@ -135,7 +135,7 @@ class SessionProtocol(asyncio.Protocol):
             self._write_timer = None
         self._last_input = self._loop.time()
         if self._deferred_task is None:
-            self._go_on()
+            self._continue_after_write()
         self._update_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -159,7 +159,7 @@ class SessionProtocol(asyncio.Protocol):
 
     # -- answering ------------------------------------------------------------
 
-    def _go_on(self) -> None:
+    def _continue_after_write(self) -> None:
         """Go on after a write: answer what waits, then await, end, or close after EOF.
 
         Queued commands (the session answers in chunks) are answered while the
@@ -211,7 +211,7 @@ class SessionProtocol(asyncio.Protocol):
                     transport.write(out)
         self._deferred_task = None
         self._last_input = self._loop.time()
-        self._go_on()
+        self._continue_after_write()
         self._update_reading()
 
     # -- ending the session ---------------------------------------------------
