@@ -2,7 +2,7 @@ r"""Session transcripts: what each client sent and what it was answered, as JSON
 
 Design notes
 ------------
-A rig that must show command_fields was sent to an instrument keeps this file as its
+A rig that must show what was sent to an instrument keeps this file as its
 record.  Each line is one JSON object with ``t`` (Unix time, seconds) and
 ``session`` (the server's session number, from 1), and one of:
 
