@@ -55,21 +55,22 @@ def add_answer(
     return size
 
 
-def encode_lines(out: list[str], encoding: str, bad: ReportProblem) -> bytes:
-    """Turn answer lines into wire bytes, one LF after each.
+def encode_lines(out: list[str], encoding: str, eol: str, bad: ReportProblem) -> bytes:
+    """Turn answer lines into wire bytes, *eol* after each.
 
-    A line that *encoding* cannot carry is dropped and reported.  *out* is
-    consumed (an empty string is appended to it for the final LF).
+    A line that *encoding* cannot carry is dropped and reported, and so is
+    one holding CR when CR alone ends a line (it would arrive as two).
     """
-    out.append("")
-    try:
-        return "\n".join(out).encode(encoding)
-    except UnicodeEncodeError:
-        pass
+    if eol == "\r" and "\r" in "".join(out):
+        kept = [item for item in out if "\r" not in item]
+        for item in out:
+            if "\r" in item:
+                bad("", f"answered with a line holding CR: {excerpt(item)}")
+        out = kept
     wire = bytearray()
-    for item in out[:-1]:
+    for item in out:
         try:
-            wire += item.encode(encoding) + b"\n"
+            wire += (item + eol).encode(encoding)
         except UnicodeEncodeError:
             bad("", f"answered with text {encoding} cannot encode")
     return bytes(wire)

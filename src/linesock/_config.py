@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, TypeAlias
 
+from ._delimited import ANSWER_TERMINATORS, AnswerTerminator, CommandTerminator, create_framer
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 from ._wire import INVALID
 
@@ -97,6 +98,10 @@ class ServerConfig:
             answers, invalid lines, the end) as JSON lines: a
             :class:`~linesock.Transcript`, or a path, which the server opens
             when it starts listening and closes when it stops.
+        terminator: what ends a command: ``"lf"`` (one CR right before the LF
+            is dropped), ``"cr"``, ``"crlf"``, or ``"any"`` of CR, LF and CRLF.
+        answer_terminator: what ends each answer line: ``"lf"``, ``"crlf"``
+            or ``"cr"``.
     """
 
     encoding: str = "utf-8"
@@ -110,10 +115,16 @@ class ServerConfig:
     reject_http: bool = True
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     transcript: Transcript | str | os.PathLike[str] | None = field(default=None, repr=False)
+    terminator: CommandTerminator = "lf"
+    answer_terminator: AnswerTerminator = "lf"
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
-        LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
+        create_framer(self.terminator, max_line_bytes=self.max_line_bytes, encoding=self.encoding)
+        if self.answer_terminator not in ANSWER_TERMINATORS:
+            raise ValueError(
+                f"answer_terminator must be lf, crlf or cr, not {self.answer_terminator!r}"
+            )
         _check_seconds("idle_timeout", self.idle_timeout)
         _check_seconds("write_timeout", self.write_timeout)
         if self.backlog < 1:

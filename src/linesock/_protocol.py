@@ -36,7 +36,8 @@ from typing import Final
 from ._access import Refusal, check_first_line
 from ._answers import add_answer, encode_lines
 from ._config import Handler, ServerConfig, ServerStats
-from ._framing import InvalidLine, LineFramer
+from ._delimited import ANSWER_TERMINATORS, create_framer
+from ._framing import InvalidLine
 from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
@@ -110,6 +111,8 @@ class Session:
         "_check_first_line",
         "_deferred_line",
         "_encoding",
+        "_eol",
+        "_join_whole",
         "_observer",
         "_out",
         "_queue",
@@ -136,11 +139,14 @@ class Session:
         self.handler: Final = handler
         self.config: Final = config
         self.stats: Final = ServerStats() if stats is None else stats
-        self.framer: Final = LineFramer(
-            max_line_bytes=config.max_line_bytes, encoding=config.encoding
+        self.framer: Final = create_framer(
+            config.terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
         )
         self._observer: Final = SessionObserver() if observer is None else observer
         self._encoding: Final = config.encoding
+        self._eol: Final = ANSWER_TERMINATORS[config.answer_terminator]
+        # The batch-wide join is safe only when no answer can end a line early.
+        self._join_whole: Final = self._eol != "\r"
         self._record: Final = record
         #: Why the session must end, once the client asked to (or was refused).
         self.closing: Closing | None = None
@@ -272,11 +278,17 @@ class Session:
             return self._answer_recorded(lines)
         out: list[str] = []
         self._out = out
-        try:
-            self._run(lines, out, all_text)
-        finally:
-            self._out = None
-        return self._encode(out) if out else b""
+        self._run(lines, out, all_text)
+        self._out = None
+        if not out:
+            return b""
+        if self._join_whole:  # _encode's common case, written out: it runs once per read
+            out.append("")
+            try:
+                return self._eol.join(out).encode(self._encoding)
+            except UnicodeEncodeError:
+                del out[-1]
+        return encode_lines(out, self._encoding, self._eol, self._bad_answer)
 
     def _run(
         self, lines: list[str | InvalidLine], out: list[str], all_text: bool, size: int = 0
@@ -380,10 +392,11 @@ class Session:
         self._observer.handler_failed(command, error)
 
     def _encode(self, out: list[str]) -> bytes:
-        """Turn answer lines into wire bytes, one LF after each."""
-        out.append("")
-        try:
-            return "\n".join(out).encode(self._encoding)
-        except UnicodeEncodeError:
-            del out[-1]
-            return encode_lines(out, self._encoding, self._bad_answer)
+        """Turn answer lines into wire bytes, the answer terminator after each."""
+        if self._join_whole:
+            out.append("")
+            try:
+                return self._eol.join(out).encode(self._encoding)
+            except UnicodeEncodeError:
+                del out[-1]
+        return encode_lines(out, self._encoding, self._eol, self._bad_answer)
