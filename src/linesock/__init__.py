@@ -21,6 +21,7 @@ The public surface:
 """
 
 from ._client import DEFAULT_PORT, Client, ClientSettings, ProtocolError
+from ._credentials import create_client_ssl_context, create_server_ssl_context, read_token
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 from ._protocol import (
     DEFAULT_WRITE_TIMEOUT,
@@ -61,6 +62,9 @@ __all__ = [
     "Session",
     "Transcript",
     "__version__",
+    "create_client_ssl_context",
+    "create_server_ssl_context",
+    "read_token",
     "read_transcript",
     "replay",
 ]
