@@ -4,6 +4,19 @@ Run it as ``linesock`` (the console script) or ``python -m linesock``; both
 call :func:`main`.  Every option, message and exit code is described in
 docs/cli.md.
 
+The exit codes :func:`main` returns:
+
+* :data:`EXIT_OK` (0): done; a server stopped by a signal or a client's
+  ``shutdown`` included.
+* :data:`EXIT_ERROR` (1): a runtime failure: the address is in use, no
+  server answers, no answer in time, a file named on the command line that
+  cannot be used, ``replay`` found an answer that differs.
+* :data:`EXIT_USAGE` (2): the command line is wrong.
+* :data:`EXIT_HANDLER_IMPORT` (3): ``serve`` could not import the handler.
+
+:data:`TOKEN_ENVIRONMENT_VARIABLE` names the variable that holds the token
+when ``--token-file`` is not given.
+
 Design notes
 ------------
 Each sub-command lives in a module of its own (``_serve``, ``_client_commands``
