@@ -1,9 +1,9 @@
 """The client commands: ``send``, ``shell`` and ``replay``.
 
-Each reads its settings (:class:`~._options.ClientOptions` for the
-connection), connects with :class:`~linesock.Client` or hands the work to
-:func:`linesock.replay`, and turns what can go wrong on the way (no server,
-no answer in time, a lost connection) into a one-line failure with exit 1.
+Each reads its settings (``ClientOptions`` for the connection), connects
+with :class:`~linesock.Client` or hands the work to :func:`linesock.replay`,
+and turns what can go wrong on the way (no server, no answer in time, a
+lost connection) into a one-line failure with exit 1.
 """
 
 from __future__ import annotations
