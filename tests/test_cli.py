@@ -29,8 +29,9 @@ import pytest
 
 import linesock
 from cli_fixtures import cli_handler
-from linesock import _cli
-from linesock._cli import EXIT_ERROR, EXIT_HANDLER_IMPORT, EXIT_OK, EXIT_USAGE, main
+from linesock import cli
+from linesock.cli import EXIT_ERROR, EXIT_HANDLER_IMPORT, EXIT_OK, EXIT_USAGE, main
+from linesock.cli._serve import ServeSettings
 
 FIXTURES = Path(__file__).parent / "cli_fixtures"
 # The bound on every wait for a subprocess or a socket, in seconds.
@@ -328,7 +329,7 @@ def test_send_refuses_a_closing_command_before_the_last(
 @pytest.mark.srs("SRS-119", "SRS-152")
 def test_server_flags_map_to_server_config_fields() -> None:
     """Only the server flags given reach the Server, under their ServerConfig names."""
-    parser = _cli.build_parser()
+    parser = cli.build_parser()
     given = parser.parse_args(
         [
             "serve",
@@ -343,14 +344,14 @@ def test_server_flags_map_to_server_config_fields() -> None:
             "rig.jsonl",
         ]
     )
-    assert _cli._server_options(given) == {
+    assert ServeSettings.from_namespace(given).server_options == {
         "max_line_bytes": 64,
         "idle_timeout": 2.5,
         "write_timeout": None,
         "allow_remote_shutdown": False,
         "transcript": "rig.jsonl",
     }
-    assert _cli._server_options(parser.parse_args(["serve"])) == {}
+    assert ServeSettings.from_namespace(parser.parse_args(["serve"])).server_options == {}
 
 
 # -- serve ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ import trustme
 
 import linesock
 from cli_fixtures import cli_handler
-from linesock._cli import EXIT_ERROR, EXIT_USAGE, main
+from linesock.cli import EXIT_ERROR, EXIT_USAGE, main
 from test_cli import (
     Finished,
     background_server,

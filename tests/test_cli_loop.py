@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 import linesock
-from linesock._cli import EXIT_ERROR, main
+from linesock.cli import EXIT_ERROR, main
 from test_cli import (
     Finished,
     connect,

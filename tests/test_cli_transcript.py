@@ -5,7 +5,9 @@ The helpers of ``test_cli`` start the processes and bound every wait.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import ssl
 from pathlib import Path
 
@@ -13,7 +15,10 @@ import pytest
 import trustme
 
 from cli_fixtures import cli_handler
-from linesock._cli import EXIT_ERROR, main
+from linesock._errors import TranscriptError
+from linesock.cli import EXIT_ERROR, EXIT_USAGE, main
+from linesock.cli._reporting import CommandFailed
+from linesock.cli._serve import reporting_start_failures
 from test_cli import (
     Finished,
     background_server,
@@ -104,6 +109,34 @@ def test_serve_with_a_transcript_it_cannot_open_exits_1(
         "",
         f"linesock: cannot open the transcript {path}: No such file or directory\n",
     )
+
+
+@pytest.mark.srs("SRS-117", "SRS-152")
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (
+            TranscriptError("cannot open the transcript /x/y.jsonl: Permission denied"),
+            EXIT_ERROR,
+            "cannot open the transcript /x/y.jsonl: Permission denied",
+        ),
+        (
+            # A file name alone does not make an OSError the transcript's.
+            OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE), "/x/y.jsonl"),
+            EXIT_ERROR,
+            f"cannot listen on [::1]:5001: {os.strerror(errno.EADDRINUSE)}",
+        ),
+        (ValueError("backlog must be at least 1"), EXIT_USAGE, "backlog must be at least 1"),
+    ],
+    ids=["transcript", "other-os-error", "impossible-setting"],
+)
+def test_a_failure_to_start_is_reported_by_its_type(
+    error: Exception, code: int, message: str
+) -> None:
+    """A TranscriptError keeps its own message; any other OSError names the address."""
+    with pytest.raises(CommandFailed) as failure, reporting_start_failures("::1", 5001):
+        raise error
+    assert (failure.value.exit_code, str(failure.value)) == (code, message)
 
 
 # -- replay --------------------------------------------------------------------

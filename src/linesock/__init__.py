@@ -36,6 +36,7 @@ from ._config import (
     ServerConfig,
     ServerStats,
 )
+from ._credentials import create_client_ssl_context, create_server_ssl_context, read_token
 from ._errors import (
     AuthenticationError,
     LinesockError,
@@ -93,6 +94,9 @@ __all__ = [
     "Transcript",
     "TranscriptError",
     "__version__",
+    "create_client_ssl_context",
+    "create_server_ssl_context",
+    "read_token",
     "read_transcript",
     "replay",
 ]

@@ -2,7 +2,7 @@
 
 import sys
 
-from linesock._cli import main
+from linesock.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

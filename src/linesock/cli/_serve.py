@@ -1,0 +1,252 @@
+"""``linesock serve``: import a handler, listen, announce the address, serve until stopped.
+
+Design notes
+------------
+``serve`` runs the threaded :class:`~linesock.Server` by default, or
+:func:`linesock.aio.start_server` on the event loop ``--loop`` names; both
+paths share the option handling, the ``listening on`` line, the way they
+stop (:mod:`._signals`) and the statistics logged at exit.
+
+A failure to start is reported by what it is, never guessed from an
+``OSError``'s fields: an impossible setting is a ``ValueError`` (exit 2), a
+transcript the server cannot open a :class:`~linesock._errors.TranscriptError`
+whose message names the file, and any other ``OSError`` the address that
+cannot be listened on (exit 1 both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from .. import Handler, Server, ServerStats
+from .._config import DEFAULT_HOST, DEFAULT_PORT
+from .._errors import TranscriptError
+from .._importer import HandlerImportError, import_handler
+from ._loops import EVENT_LOOPS, event_loop_factory, run_on_new_loop
+from ._options import Subparsers, port_number, set_command
+from ._reporting import (
+    EXIT_HANDLER_IMPORT,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandFailed,
+    format_address,
+    os_error_reason,
+)
+from ._server_options import (
+    ServerAccessOptions,
+    add_access_options,
+    add_server_options,
+    given_server_options,
+)
+from ._signals import LoopSignalStopper, ThreadedSignalStopper
+
+__all__ = [
+    "DEFAULT_HANDLER",
+    "ServeSettings",
+    "add_serve_parser",
+    "listen_or_fail",
+    "reporting_start_failures",
+    "run_serve",
+]
+
+#: The handler ``linesock serve`` uses when none is given.
+DEFAULT_HANDLER: Final = "linesock.sample:handler"
+_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+logger: Final = logging.getLogger("linesock")
+
+
+def add_serve_parser(subparsers: Subparsers) -> None:
+    """Declare ``linesock serve``."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a handler (default: the sample power supply)",
+        description="Serve clients with the handler MODULE:ATTR (the current directory "
+        "is importable). Prints 'linesock: listening on HOST:PORT' once clients can "
+        "connect; stops on Ctrl-C, SIGTERM or a client's 'shutdown'.",
+    )
+    parser.add_argument(
+        "handler",
+        nargs="?",
+        default=DEFAULT_HANDLER,
+        metavar="MODULE:ATTR",
+        help="the handler to serve, e.g. 'mymodule:handler' or 'mymodule:app.handle' "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="the address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help="the port to listen on; 0 lets the OS choose (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=EVENT_LOOPS,
+        help="serve with linesock.aio on this event loop instead of the threaded server "
+        "(uvloop needs: pip install 'linesock[uvloop]')",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log each client session and the stop to stderr (-vv: debug detail too); "
+        "warnings and errors are logged in any case",
+    )
+    add_server_options(parser)
+    add_access_options(parser)
+    set_command(parser, ServeSettings.from_namespace, run_serve)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What ``linesock serve`` was told."""
+
+    handler: str
+    """The handler as ``MODULE:ATTR``."""
+    host: str
+    port: int
+    loop: str | None
+    """The event loop to serve on (one of ``EVENT_LOOPS``), or None: the threaded server."""
+    verbosity: int
+    """How many ``-v``."""
+    server_options: Mapping[str, object]
+    """The :class:`~linesock.ServerConfig` fields given, by name; the others keep their default."""
+    access: ServerAccessOptions
+
+    @classmethod
+    def from_namespace(cls, arguments: argparse.Namespace) -> ServeSettings:
+        """Read the parsed arguments of ``serve``."""
+        return cls(
+            handler=arguments.handler,
+            host=arguments.host,
+            port=arguments.port,
+            loop=arguments.loop,
+            verbosity=arguments.verbose,
+            server_options=given_server_options(arguments),
+            access=ServerAccessOptions.from_namespace(arguments),
+        )
+
+
+def run_serve(settings: ServeSettings) -> int:
+    """Check the options, import the handler, listen, announce the address, serve until stopped."""
+    new_event_loop = None if settings.loop is None else event_loop_factory(settings.loop)
+    options = {**settings.server_options, **settings.access.read_server_options()}
+    handler = _import_handler(settings.handler)
+    host, port = settings.host, settings.port
+    with _logging_to_stderr(settings.verbosity):
+        if new_event_loop is None:
+            stats = _serve_threaded(handler, host, port, options)
+        else:
+            stats = run_on_new_loop(
+                new_event_loop, lambda: _serve_on_event_loop(handler, host, port, options)
+            )
+        logger.info("stopped; %s", _describe_stats(stats))
+    return EXIT_OK
+
+
+def _serve_threaded(
+    handler: Handler, host: str, port: int, options: dict[str, object]
+) -> ServerStats:
+    """Serve with the threaded :class:`~linesock.Server` in this thread until it stops."""
+    with reporting_start_failures(host, port):
+        server = Server(handler, host, port, **options)
+    with ThreadedSignalStopper(server) as stopper:
+        listen_or_fail(server, host, port)
+        _announce(server.address)
+        stopper.serve_forever()
+    return server.stats
+
+
+async def _serve_on_event_loop(
+    handler: Handler, host: str, port: int, options: dict[str, object]
+) -> ServerStats:
+    """Start the asyncio server, announce it and serve until closed, a signal or ``shutdown``."""
+    from ..aio import start_server  # noqa: PLC0415  (asyncio only for --loop)
+
+    with LoopSignalStopper() as stopper:
+        with reporting_start_failures(host, port):
+            server = await start_server(handler, host, port, **options)
+        _announce(server.address)
+        stopper.serve(server)
+        await server.serve_forever()
+    return server.stats
+
+
+def _announce(address: tuple[str, int]) -> None:
+    """Print the one line a script waits for: clients can connect now."""
+    print(f"linesock: listening on {format_address(*address)}", flush=True)
+
+
+@contextlib.contextmanager
+def reporting_start_failures(host: str, port: int) -> Iterator[None]:
+    """Turn a failure to configure or start a server on *host*:*port* into a one-line one."""
+    try:
+        yield
+    except ValueError as exc:  # an impossible setting
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    except TranscriptError as exc:  # its message names the file
+        raise CommandFailed(str(exc)) from None
+    except OSError as exc:
+        raise CommandFailed(
+            f"cannot listen on {format_address(host, port)}: {os_error_reason(exc)}"
+        ) from None
+
+
+def listen_or_fail(server: Server, host: str, port: int) -> None:
+    """Make *server* listen, or stop it and fail with a one-line reason (the address is in use)."""
+    try:
+        with reporting_start_failures(host, port):
+            server.listen()
+    except CommandFailed:
+        server.stop()
+        raise
+
+
+def _import_handler(spec: str) -> Handler:
+    """Import the handler *spec*; an import failure ends the command with exit code 3."""
+    try:
+        return import_handler(spec)
+    except HandlerImportError as exc:
+        raise CommandFailed(str(exc), EXIT_HANDLER_IMPORT) from None
+    except Exception:
+        # The module exists but raised while being imported: its traceback
+        # points at the user's bug.
+        traceback.print_exc()
+        raise CommandFailed(
+            f"importing the handler {spec!r} failed (traceback above)", EXIT_HANDLER_IMPORT
+        ) from None
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Send the ``linesock`` logger's records to stderr for the duration, then restore it."""
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    saved_level, saved_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved_level)
+        logger.propagate = saved_propagate
+
+
+def _describe_stats(stats: ServerStats) -> str:
+    """A server's counters as ``name=value`` pairs for the log."""
+    return " ".join(f"{name}={value}" for name, value in dataclasses.asdict(stats).items())

@@ -1,0 +1,142 @@
+"""The options of ``serve`` alone: the ServerConfig flags and the files of its TLS and token.
+
+Design notes
+------------
+:func:`add_server_options` holds the flags that map to
+:class:`~linesock.ServerConfig` fields.  Each flag's ``dest`` is the field's
+name and its default is ``argparse.SUPPRESS``, so
+:func:`given_server_options` passes on only what the user gave and
+``ServerConfig`` stays the one place where defaults live.
+:func:`add_access_options` holds the flags that name files (the
+certificates, the token), read into :class:`ServerAccessOptions`, which
+reads the files only when asked to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+
+from .. import ServerConfig
+from .._config import DEFAULT_WRITE_TIMEOUT
+from .._credentials import create_server_ssl_context, read_token
+from .._framing import DEFAULT_MAX_LINE_BYTES
+from ._options import add_token_option, check_certificate_pair, positive_int, seconds_or_none
+from ._reporting import EXIT_USAGE, CommandFailed, failing_on_unusable_files
+
+__all__ = [
+    "ServerAccessOptions",
+    "add_access_options",
+    "add_server_options",
+    "given_server_options",
+]
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Declare the flags that set :class:`~linesock.ServerConfig` fields (dest = field)."""
+    group = parser.add_argument_group("server options")
+    group.add_argument(
+        "--max-line-bytes",
+        dest="max_line_bytes",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="longest command in bytes before its LF; a longer line is answered "
+        f"'invalid' (default: {DEFAULT_MAX_LINE_BYTES})",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        dest="idle_timeout",
+        type=seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="disconnect a client silent for S seconds (default: none)",
+    )
+    group.add_argument(
+        "--write-timeout",
+        dest="write_timeout",
+        type=seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="end a session whose answers the client has not taken for S seconds, "
+        f"or 'none' (default: {DEFAULT_WRITE_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--no-remote-shutdown",
+        dest="allow_remote_shutdown",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="treat a client's 'shutdown' like 'disconnect': the server keeps serving",
+    )
+    group.add_argument(
+        "--transcript",
+        dest="transcript",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="append every session (commands, answers, events; never the token) to FILE "
+        "as JSON lines, for 'linesock replay' (default: no transcript)",
+    )
+
+
+def given_server_options(arguments: argparse.Namespace) -> dict[str, object]:
+    """The :class:`~linesock.ServerConfig` fields given on the command line, by field name."""
+    given = vars(arguments)
+    return {
+        field.name: given[field.name]
+        for field in dataclasses.fields(ServerConfig)
+        if field.name in given
+    }
+
+
+def add_access_options(parser: argparse.ArgumentParser) -> None:
+    """Declare the server's TLS and token flags, which name files to read."""
+    group = parser.add_argument_group("TLS and authentication")
+    group.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve TLS with this certificate chain (PEM); needs --tls-key",
+    )
+    group.add_argument(
+        "--tls-key", metavar="FILE", help="the unencrypted private key of --tls-cert (PEM)"
+    )
+    group.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require a client certificate signed by a CA in FILE (PEM): mutual TLS",
+    )
+    add_token_option(group, "require every client to send 'auth TOKEN' first")
+
+
+@dataclass(frozen=True)
+class ServerAccessOptions:
+    """The files ``serve`` reads its TLS certificate and its token from."""
+
+    tls_cert: str | None
+    tls_key: str | None
+    tls_client_ca: str | None
+    token_file: str | None
+
+    @classmethod
+    def from_namespace(cls, arguments: argparse.Namespace) -> ServerAccessOptions:
+        """Read the options of :func:`add_access_options`; refuse flags missing their partner."""
+        options = cls(
+            **{field.name: getattr(arguments, field.name) for field in dataclasses.fields(cls)}
+        )
+        check_certificate_pair(options.tls_cert, options.tls_key)
+        if options.tls_cert is None and options.tls_client_ca is not None:
+            raise CommandFailed("--tls-client-ca needs --tls-cert and --tls-key", EXIT_USAGE)
+        return options
+
+    def read_server_options(self) -> dict[str, object]:
+        """The ``ssl_context`` and ``token`` server options the files give; exit 1 if unusable."""
+        options: dict[str, object] = {}
+        with failing_on_unusable_files():
+            if self.tls_cert is not None and self.tls_key is not None:
+                options["ssl_context"] = create_server_ssl_context(
+                    self.tls_cert, self.tls_key, self.tls_client_ca
+                )
+            token = read_token(self.token_file)
+        if token is not None:
+            options["token"] = token
+        return options
