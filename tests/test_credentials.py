@@ -100,6 +100,7 @@ def handshake(
 # -- create_server_ssl_context and create_client_ssl_context ------------------------
 
 
+@pytest.mark.srs("SRS-158", "SRS-159")
 def test_the_helpers_are_part_of_the_public_api() -> None:
     """``linesock`` exports the three helpers."""
     for name in ("create_server_ssl_context", "create_client_ssl_context", "read_token"):
@@ -107,6 +108,7 @@ def test_the_helpers_are_part_of_the_public_api() -> None:
         assert getattr(linesock, name).__doc__
 
 
+@pytest.mark.srs("SRS-158")
 def test_a_server_context_and_a_client_context_trusting_its_ca_shake_hands(tls: TLSFiles) -> None:
     """The server presents its certificate; the client checks it against the CA file."""
     server = create_server_ssl_context(tls.server_cert, tls.server_key)
@@ -125,6 +127,7 @@ def test_a_server_context_and_a_client_context_trusting_its_ca_shake_hands(tls: 
     ],
     ids=["stranger-ca", "system-cas", "wrong-name"],
 )
+@pytest.mark.srs("SRS-158")
 def test_a_client_context_refuses_a_server_it_cannot_verify(
     tls: TLSFiles, ca: str | None, server_hostname: str, reason: str
 ) -> None:
@@ -135,6 +138,7 @@ def test_a_client_context_refuses_a_server_it_cannot_verify(
         handshake(server, client, server_hostname)
 
 
+@pytest.mark.srs("SRS-158")
 def test_a_server_context_with_a_client_ca_requires_a_client_certificate(tls: TLSFiles) -> None:
     """Mutual TLS: a client without a certificate fails; one with a certificate of the CA passes."""
     server = create_server_ssl_context(tls.server_cert, tls.server_key, client_ca=tls.ca)
@@ -175,6 +179,7 @@ def test_a_server_context_with_a_client_ca_requires_a_client_certificate(tls: TL
     ],
     ids=["missing-key", "missing-cert", "mismatched-key", "not-a-key", "encrypted-key"],
 )
+@pytest.mark.srs("SRS-158")
 @pytest.mark.parametrize("side", ["server", "client"])
 def test_an_unusable_certificate_or_key_is_a_one_line_value_error(
     tls: TLSFiles, side: str, cert: str, key: str, message: str
@@ -201,6 +206,7 @@ def test_an_unusable_certificate_or_key_is_a_one_line_value_error(
     ],
     ids=["missing", "not-a-certificate"],
 )
+@pytest.mark.srs("SRS-158")
 @pytest.mark.parametrize("side", ["server", "client"])
 def test_an_unusable_ca_file_is_a_one_line_value_error(
     tls: TLSFiles, side: str, ca: str, message: str
@@ -215,6 +221,7 @@ def test_an_unusable_ca_file_is_a_one_line_value_error(
     assert str(failure.value) == message.format(**names)
 
 
+@pytest.mark.srs("SRS-158")
 @pytest.mark.parametrize("given", ["cert", "key"])
 def test_a_client_certificate_and_its_key_go_together(tls: TLSFiles, given: str) -> None:
     """The client helper refuses a certificate without its key, and the reverse."""
@@ -235,24 +242,28 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
+@pytest.mark.srs("SRS-159")
 def test_the_token_comes_from_the_file_without_surrounding_whitespace(tmp_path: Path) -> None:
     """A token file as an editor leaves it (a final newline) gives the token alone."""
     assert read_token(write(tmp_path / "token", f"  {TOKEN}\n"), environ={}) == TOKEN
     assert read_token(str(tmp_path / "token"), environ={}) == TOKEN
 
 
+@pytest.mark.srs("SRS-159")
 def test_the_file_takes_precedence_over_the_environment(tmp_path: Path) -> None:
     """Given a file, ``LINESOCK_TOKEN`` is ignored."""
     environ = {"LINESOCK_TOKEN": "from-the-environment"}
     assert read_token(write(tmp_path / "token", TOKEN), environ=environ) == TOKEN
 
 
+@pytest.mark.srs("SRS-159")
 def test_without_a_file_the_token_comes_from_the_environment() -> None:
     """No file: ``LINESOCK_TOKEN``, stripped; neither: no token."""
     assert read_token(environ={"LINESOCK_TOKEN": f" {TOKEN}\n"}) == TOKEN
     assert read_token(environ={}) is None
 
 
+@pytest.mark.srs("SRS-159")
 def test_the_default_environment_is_the_process_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -277,6 +288,7 @@ def test_the_default_environment_is_the_process_environment(
     ],
     ids=["empty", "space", "two-lines", "not-utf-8", "missing"],
 )
+@pytest.mark.srs("SRS-159")
 def test_an_unusable_token_file_is_a_one_line_value_error(
     tmp_path: Path, content: str | bytes | None, message: str
 ) -> None:
@@ -297,6 +309,7 @@ def test_an_unusable_token_file_is_a_one_line_value_error(
     ],
     ids=["blank", "two-words"],
 )
+@pytest.mark.srs("SRS-159")
 def test_an_unusable_token_variable_is_an_error_not_no_token(value: str, message: str) -> None:
     """``LINESOCK_TOKEN`` set but blank (or two words) fails; the message never shows the token."""
     with pytest.raises(ValueError) as failure:
