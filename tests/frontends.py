@@ -190,6 +190,8 @@ _CLI_FLAGS: dict[str, str] = {
     "idle_timeout": "--idle-timeout",
     "write_timeout": "--write-timeout",
     "transcript": "--transcript",
+    "terminator": "--terminator",
+    "answer_terminator": "--answer-terminator",
 }
 
 

@@ -228,7 +228,8 @@ class DelimitedFramer:
         size = end - start
         if size > self.max_line_bytes:
             self.had_invalid = True
-            return InvalidLine("overlong", bytes(data[start : start + _OVERLONG_PREFIX]), size)
+            prefix = bytes(data[start : min(end, start + _OVERLONG_PREFIX)])
+            return InvalidLine("overlong", prefix, size)
         try:
             return str(self._decode(memoryview(data)[start:end])[0])
         except UnicodeDecodeError:
@@ -246,11 +247,17 @@ class DelimitedFramer:
             if self.terminator == "crlf" and probe.endswith(b"\r"):
                 self._carried_cr = True  # it may start the CR LF that ends the line
                 probe = probe[:-1]
-            self._discarded += len(probe)
+            self._keep_prefix(probe)
             return None
         end, after = found
-        self._discarded += end
+        self._keep_prefix(probe[:end])
         return probe[after:]
+
+    def _keep_prefix(self, skipped: bytes) -> None:
+        """Count the skipped bytes of an overlong line, keeping its first 128 for the log."""
+        room = max(0, _OVERLONG_PREFIX - len(self._tail))
+        self._tail += skipped[:room]
+        self._discarded += max(0, len(skipped) - room)
 
     def _finish_overlong(self) -> InvalidLine:
         """Report the overlong line just skipped, and reset for the next line."""

@@ -70,6 +70,21 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         help="treat a client's 'shutdown' like 'disconnect': the server keeps serving",
     )
     group.add_argument(
+        "--terminator",
+        dest="terminator",
+        choices=("lf", "cr", "crlf", "any"),
+        default=argparse.SUPPRESS,
+        help="what ends a command: lf (one CR before it is dropped), cr, crlf, or any of "
+        "CR, LF and CRLF (default: lf)",
+    )
+    group.add_argument(
+        "--answer-terminator",
+        dest="answer_terminator",
+        choices=("lf", "crlf", "cr"),
+        default=argparse.SUPPRESS,
+        help="what ends each answer line (default: lf)",
+    )
+    group.add_argument(
         "--transcript",
         dest="transcript",
         default=argparse.SUPPRESS,
