@@ -10,7 +10,7 @@ batch loop, deferred answers and answers pushed later (the compat layer's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final, TypeAlias
 
 __all__ = ["ReportError", "ReportProblem", "add_answer", "encode_lines", "excerpt"]
@@ -21,25 +21,35 @@ _EXCERPT_BYTES: Final = 128
 #: Told about each answer line that is dropped: ``(command, problem)``.
 ReportProblem: TypeAlias = Callable[[str, str], None]
 #: Told about a generator answer that raised midway: ``(command, error)``.
-ReportError: TypeAlias = Callable[[str, Exception], None]
+ReportError: TypeAlias = Callable[[str, BaseException], None]
 
 
 def add_answer(
-    out: list[str], result: object, command: str, bad: ReportProblem, failed: ReportError
-) -> int:
+    out: list[str],
+    result: object,
+    command: str,
+    bad: ReportProblem,
+    failed: ReportError,
+    *,
+    budget: int | None = None,
+) -> tuple[int, Iterator[object] | None]:
     """Append the lines of a handler's *result* to *out*, dropping unsendable ones.
 
-    Returns how many characters (LFs included) were added.
+    Returns how many characters (LFs included) were added, and, for an
+    iterator (a generator, say) that still had lines when *budget*
+    characters were added, the iterator, to go on with once they are sent:
+    so a long streamed answer is held a chunk at a time, never whole.
     """
     if result is None:
-        return 0
+        return 0, None
     if isinstance(result, str):
         items: Iterable[object] = (result,)
     elif isinstance(result, (bytes, bytearray)) or not isinstance(result, Iterable):
         bad(command, f"returned {type(result).__name__}, not str")
-        return 0
+        return 0, None
     else:
         items = result
+    streamed = budget is not None and isinstance(items, Iterator)
     size = 0
     try:
         for item in items:
@@ -50,9 +60,11 @@ def add_answer(
             else:
                 out.append(item)
                 size += len(item) + 1
-    except Exception as exc:  # a generator handler that raised midway
+                if streamed and size > budget:  # type: ignore[operator]  # streamed: int
+                    return size, items  # type: ignore[return-value]  # an Iterator
+    except BaseException as exc:  # a generator handler that raised midway
         failed(command, exc)
-    return size
+    return size, None
 
 
 def encode_lines(out: list[str], encoding: str, eol: str, bad: ReportProblem) -> bytes:

@@ -30,7 +30,7 @@ from ._config import Handler, ServerConfig, ServerStats
 from ._framing import InvalidLine
 from ._protocol import Session, SessionObserver
 from ._transcript import Transcript
-from ._wire import EndReason
+from ._wire import Closing, EndReason
 
 __all__ = ["ServedSession", "ServerCore"]
 
@@ -61,6 +61,8 @@ class ServerCore:
         self.transcript: Transcript | None = None
         self._owns_transcript = False
         self._last_http_warning = -math.inf
+        #: The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server.
+        self.handler_exit: BaseException | None = None
 
     def open(self) -> None:
         """Open the transcript if it was given as a path (``TranscriptError`` if it cannot be)."""
@@ -124,6 +126,16 @@ class ServedSession(SessionObserver):
         client closes too (bounded), where after anything else it just closes.
         """
         return self.session.closing is not None
+
+    def stops_server(self) -> bool:
+        """Whether the server stops serving after this session (logged, with why)."""
+        closing = self.session.closing
+        if closing is Closing.SHUTDOWN:
+            logger.info("shutdown requested by the client")
+        elif closing is Closing.STOP:
+            self._core.handler_exit = self.session.handler_exit
+            logger.info("the handler asked the server to stop: %r", self.session.handler_exit)
+        return closing is not None and closing.stops_server
 
     def ended_by_client(self) -> EndReason:
         """Why the session ended when the connection closed without a server-side reason."""

@@ -16,6 +16,7 @@ from ._config import ServerConfig
 __all__ = [
     "ACCEPT_ERROR_PAUSE",
     "LINGER_SECONDS",
+    "STOP_GRACE",
     "TLS_HANDSHAKE_TIMEOUT",
     "create_listener",
     "format_peer",
@@ -31,6 +32,10 @@ logger: Final = logging.getLogger("linesock")
 #: closing with unread data does not reset the connection before the client
 #: has read its answers.
 LINGER_SECONDS: Final = 1.0
+#: How long a stopping server still gives a session's answers to go out (and
+#: a deferred answer, or one being computed on the event loop, to arrive)
+#: before it cuts the connection.
+STOP_GRACE: Final = 1.0
 #: A TLS client must finish its handshake within this many seconds.
 TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 #: After a failed ``accept`` (out of file descriptors, say) the server pauses

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 from ._access import Refusal, check_first_line
@@ -118,10 +118,12 @@ class Session:
         "_queue",
         "_record",
         "_shutdown",
+        "_stream",
         "closing",
         "config",
         "framer",
         "handler",
+        "handler_exit",
         "pending",
         "stats",
     )
@@ -153,6 +155,10 @@ class Session:
         #: The deferred answer being waited for, if any.
         self.pending: object | None = None
         self._queue: list[str | InvalidLine] = []
+        # A streamed (iterator) answer with lines still to send, and its command.
+        self._stream: tuple[Iterator[object], str] | None = None
+        #: The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised, if one did.
+        self.handler_exit: BaseException | None = None
         self._deferred_line: str | InvalidLine | None = None
         # The answer lines of the batch being answered: :meth:`push` joins them.
         self._out: list[str] | None = None
@@ -200,14 +206,26 @@ class Session:
         :meth:`answer_queued` (once the client has taken it, for an asyncio
         transport that pauses on a full buffer).
         """
-        return self.pending is None and bool(self._queue)
+        return self.pending is None and (bool(self._queue) or self._stream is not None)
 
     def answer_queued(self) -> bytes:
         """Answer the next chunk of the commands waiting in the queue."""
         if self.pending is not None:
             return b""
+        if self._stream is not None:
+            out: list[str] = []
+            self._continue_stream(out)
+            if not self.has_queued_stream and self._queue and self.closing is None:
+                queued, self._queue = self._queue, []
+                return self._encode(out) + self._answer(queued)
+            return self._encode(out) if out else b""
         queued, self._queue = self._queue, []
         return self._answer(queued)
+
+    @property
+    def has_queued_stream(self) -> bool:
+        """True while a streamed (iterator) answer still has lines to send."""
+        return self._stream is not None
 
     #: The 0.1.0 names of :attr:`has_queued` and :meth:`answer_queued`.
     backlog = has_queued
@@ -318,8 +336,10 @@ class Session:
             else:
                 try:
                     result = handler(line)  # type: ignore[arg-type]  # a str: see all_text
-                except Exception as exc:
+                except BaseException as exc:
                     self._failed(line, exc)  # type: ignore[arg-type]
+                    if self.closing is not None:  # SystemExit, KeyboardInterrupt: stop
+                        return size
                     continue
                 if type(result) is str and "\n" not in result:
                     append(result)
@@ -328,7 +348,12 @@ class Session:
                     if _is_deferred(result):
                         self._defer(result, line, remaining)
                         return size
-                    size += self._add(out, result, line)  # type: ignore[arg-type]
+                    # A transcript records an iterator answer whole: no streaming then.
+                    budget = None if self._record else OUTPUT_CHUNK - size
+                    size += self._add(out, result, line, budget)  # type: ignore[arg-type]
+                    if self._stream is not None or self.closing is not None:
+                        self._queue = list(remaining)
+                        return size
             if size > OUTPUT_CHUNK:
                 self._queue = list(remaining)
                 return size
@@ -373,13 +398,27 @@ class Session:
         self._observer.invalid_line(line)
         try:
             return self.config.on_invalid(line)
-        except Exception as exc:
+        except BaseException as exc:
             self._failed("<invalid line>", exc)
             return None
 
-    def _add(self, out: list[str], result: object, command: str) -> int:
-        """Append a handler's answer lines to *out*; return the characters added."""
-        return add_answer(out, result, command, self._bad_answer, self._failed)
+    def _add(self, out: list[str], result: object, command: str, budget: int | None = None) -> int:
+        """Append a handler's answer lines to *out*; return the characters added.
+
+        With a *budget*, an iterator answer that has more lines after it is
+        kept in ``_stream``, to go on with once these are sent.
+        """
+        size, rest = add_answer(out, result, command, self._bad_answer, self._failed, budget=budget)
+        if rest is not None:
+            self._stream = (rest, command)
+        return size
+
+    def _continue_stream(self, out: list[str]) -> int:
+        """Add the next chunk of the streamed answer to *out*; return the characters added."""
+        assert self._stream is not None
+        rest, command = self._stream
+        self._stream = None
+        return self._add(out, rest, command, OUTPUT_CHUNK)
 
     def _bad_answer(self, command: str, problem: str) -> None:
         """Count and report an answer that cannot go on the wire; it is dropped."""
@@ -387,7 +426,18 @@ class Session:
         self._observer.bad_answer(command, problem)
 
     def _failed(self, command: str, error: BaseException) -> None:
-        """Count and report a handler that raised; the session goes on."""
+        """Count and report a handler that raised; the session goes on.
+
+        ``SystemExit`` and ``KeyboardInterrupt`` are a handler asking the
+        process to stop: the session closes with ``Closing.STOP`` after the
+        answers before it, and the server stops.  Anything else raised,
+        ``GeneratorExit`` and other ``BaseException`` included, is an error.
+        """
+        if isinstance(error, (SystemExit, KeyboardInterrupt)):
+            self.handler_exit = error
+            self.closing = Closing.STOP
+            self._queue = []
+            return
         self.stats.handler_errors += 1
         self._observer.handler_failed(command, error)
 

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
-from ._lifecycle import ServerCore
+from ._lifecycle import ServedSession, ServerCore
 from ._net import (
     ACCEPT_ERROR_PAUSE,
     create_listener,
@@ -34,7 +34,6 @@ from ._net import (
     warn_if_exposed,
 )
 from ._server_connection import ServedConnection
-from ._wire import Closing
 
 __all__ = ["Server"]
 
@@ -115,6 +114,11 @@ class Server:
         return self._connection is not None
 
     @property
+    def handler_exit(self) -> BaseException | None:
+        """The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server."""
+        return self._core.handler_exit
+
+    @property
     def thread(self) -> threading.Thread | None:
         """The thread :meth:`start` serves on (None before it, or with ``serve_forever``)."""
         return self._background_thread
@@ -180,8 +184,8 @@ class Server:
                 while not self._stopping.is_set():
                     if not any(key.fileobj is listener for key, _ in selector.select()):
                         continue
-                    if self._serve_next(listener) is Closing.SHUTDOWN:
-                        logger.info("shutdown requested by the client")
+                    served = self._serve_next(listener)
+                    if served is not None and served.stops_server():
                         break
         finally:
             self._close_listener()
@@ -202,7 +206,7 @@ class Server:
             never_served = self._serving_thread is None
             on_serving_thread = threading.current_thread() is self._serving_thread
             if self._connection is not None and not on_serving_thread:
-                self._connection.abort()
+                self._connection.stop()
         if never_served:
             # Never served: just release the port.
             self._close_listener()
@@ -261,8 +265,8 @@ class Server:
 
     # -- the serving thread ---------------------------------------------
 
-    def _serve_next(self, listener: socket.socket) -> Closing | None:
-        """Accept the next client and serve it; return how it asked to end, if it did."""
+    def _serve_next(self, listener: socket.socket) -> ServedSession | None:
+        """Accept the next client and serve it; return its session, if one was served."""
         try:
             client, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
@@ -286,7 +290,7 @@ class Server:
         finally:
             with self._lock:
                 self._connection = None
-        return served.session.closing
+        return served
 
     def _close_listener(self) -> None:
         """Stop listening, release the wake-up socket pair and the transcript."""

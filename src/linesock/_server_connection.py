@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import inspect
+import math
 import selectors
 import socket
 import ssl
@@ -33,13 +34,15 @@ from typing import Final
 
 from ._config import ServerConfig
 from ._lifecycle import ServedSession
-from ._net import LINGER_SECONDS, TLS_HANDSHAKE_TIMEOUT
+from ._net import LINGER_SECONDS, STOP_GRACE, TLS_HANDSHAKE_TIMEOUT
 from ._wire import EndReason
 
 __all__ = ["ServedConnection", "WriteTimeout"]
 
 # Lets ``send`` fail at once instead of blocking where the platform has it.
 _DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
+# How often a send to a lagging client looks whether stop() was called.
+STOP_POLL: Final = 0.1
 # How often a first pusher looks again whether the serving thread's
 # unlocked send is over (it is a non-blocking send, unless the client lags).
 _PUSH_POLL: Final = 0.001
@@ -81,6 +84,7 @@ class ServedConnection:
         self._deferred_done = threading.Event()
         self._push_lock: threading.Lock | None = None
         self._sending = False
+        self._stop_deadline = math.inf  # set by stop(): when waits for the client end
 
     def serve(self) -> None:
         """Serve the client until the session ends, then close the connection."""
@@ -92,14 +96,16 @@ class ServedConnection:
                 self._start_tls(self._config.ssl_context)
             reason = self._converse()
         except WriteTimeout:
-            reason = EndReason.WRITE_TIMEOUT
-            detail = f"{self._config.write_timeout} s"
+            if time.monotonic() >= self._stop_deadline:
+                reason, detail = EndReason.SERVER_STOPPING, "answers still unsent were cut"
+            else:
+                reason, detail = EndReason.WRITE_TIMEOUT, f"{self._config.write_timeout} s"
         except OSError as exc:
             if reason is not EndReason.TLS_FAILED:
                 reason = EndReason.CONNECTION_ERROR
             detail = str(exc) or type(exc).__name__
         finally:
-            if served.lingers:
+            if served.lingers or self._stopping.is_set():
                 _linger_and_close(self.sock, self._buffer)
             else:
                 self.sock.close()
@@ -109,10 +115,17 @@ class ServedConnection:
             reason = EndReason.SERVER_STOPPING  # stop() shut the socket: that was no client
         served.end(reason, detail)
 
-    def abort(self) -> None:
-        """End the session from another thread: wake the serving thread, whatever it waits on."""
+    def stop(self) -> None:
+        """End the session from another thread, sending the answers already computed first.
+
+        Reading stops at once (the serving thread's ``recv`` returns); a
+        command still running is answered; answers still going out to a
+        client that lags get ``STOP_GRACE`` more seconds, then the
+        connection is cut.  A deferred answer gets as long to arrive.
+        """
+        self._stop_deadline = time.monotonic() + STOP_GRACE
         with contextlib.suppress(OSError):  # the peer is already gone
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RD)
         self._deferred_done.set()
 
     def push(self, data: bytes) -> None:
@@ -209,10 +222,12 @@ class ServedConnection:
             )
         done = self._deferred_done
         deferred.add_done_callback(lambda _future: done.set())
-        if self._stopping.is_set():
-            done.set()
         done.wait()
         done.clear()
+        if not deferred.done() and self._stopping.is_set():
+            deferred_done = threading.Event()  # stop() woke us: give the answer its grace
+            deferred.add_done_callback(lambda _future: deferred_done.set())
+            deferred_done.wait(max(0.0, self._stop_deadline - time.monotonic()))
         if not deferred.done():
             deferred.cancel()
             raise ConnectionAbortedError("the server is stopping")
@@ -265,14 +280,17 @@ class ServedConnection:
         """
         client = self.sock
         timeout = self._config.write_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
         remaining = memoryview(data)[sent:]
         with selectors.DefaultSelector() as selector:
             selector.register(client, selectors.EVENT_WRITE)
             while remaining:
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not selector.select(wait):
+                # Waits are cut short so that a stop() meanwhile is seen within STOP_POLL.
+                left = min(deadline, self._stop_deadline) - time.monotonic()
+                if left <= 0:
                     raise WriteTimeout
+                if not selector.select(min(left, STOP_POLL)):
+                    continue
                 try:
                     remaining = remaining[client.send(remaining, _DONTWAIT) :]
                 except BlockingIOError:

@@ -53,6 +53,13 @@ class Closing(Enum):
     """The client sent ``shutdown``: close this connection and stop the server."""
     REFUSED = "refused"
     """The client failed ``auth``, or spoke HTTP: close without serving it."""
+    STOP = "stop"
+    """The handler raised ``SystemExit`` or ``KeyboardInterrupt``: stop the server."""
+
+    @property
+    def stops_server(self) -> bool:
+        """Whether the server stops serving once this session has closed."""
+        return self is Closing.SHUTDOWN or self is Closing.STOP
 
 
 class EndReason(Enum):
@@ -62,6 +69,7 @@ class EndReason(Enum):
     DISCONNECT = "the client sent disconnect"
     SHUTDOWN = "the client sent shutdown"
     REFUSED = "the client was refused"
+    HANDLER_STOP = "the handler asked the server to stop"
     IDLE = "the client was idle for idle_timeout"
     WRITE_TIMEOUT = "the client took no answers for write_timeout"
     SERVER_STOPPING = "the server is stopping"
@@ -78,4 +86,5 @@ _CLOSING_ENDS: Final = {
     Closing.DISCONNECT: EndReason.DISCONNECT,
     Closing.SHUTDOWN: EndReason.SHUTDOWN,
     Closing.REFUSED: EndReason.REFUSED,
+    Closing.STOP: EndReason.HANDLER_STOP,
 }

@@ -37,7 +37,7 @@ from typing import Final, cast
 
 from .._config import ServerConfig
 from .._lifecycle import ServedSession
-from .._net import LINGER_SECONDS
+from .._net import LINGER_SECONDS, STOP_GRACE
 from .._wire import EndReason
 
 __all__ = ["SessionProtocol"]
@@ -197,7 +197,7 @@ class SessionProtocol(asyncio.Protocol):
                 if self.lost.done() or transport.is_closing():
                     raise  # the session is over
                 out = session.resume()  # the answer itself was cancelled: there is none
-            except Exception as exc:
+            except BaseException as exc:  # the handler's error, reported by the session
                 out = session.resume(error=exc)
             else:
                 out = session.resume(result)
@@ -210,6 +210,9 @@ class SessionProtocol(asyncio.Protocol):
                 if out:
                     transport.write(out)
         self._deferred_task = None
+        if self._ending:  # the server is stopping: the answers are out, now close
+            self._close_bounded()
+            return
         self._last_input = self._loop.time()
         self._continue_after_write()
         self._update_reading()
@@ -223,10 +226,27 @@ class SessionProtocol(asyncio.Protocol):
         if not self._ending:
             self._reason = reason
             self._ending = True
+        if self._deferred_task is not None:
+            # An answer is still being computed: it goes out first, then the
+            # close (_finish_deferred), within STOP_GRACE.
+            self._abort_later(STOP_GRACE)
+            return
+        self._close_bounded()
+
+    def _close_bounded(self) -> None:
+        """Close once the answers are written; abort if that takes over ``LINGER_SECONDS``.
+
+        A TLS transport's close waits for the client's close_notify, which a
+        client that vanished never sends: the abort bounds that wait too.
+        """
         self.transport.close()
+        self._abort_later(LINGER_SECONDS)
+
+    def _abort_later(self, delay: float) -> None:
+        """Abort the connection in *delay* seconds unless it is lost by then."""
         if self._end_timer is not None:
             self._end_timer.cancel()
-        self._end_timer = self._loop.call_later(LINGER_SECONDS, self.transport.abort)
+        self._end_timer = self._loop.call_later(delay, self.transport.abort)
 
     def _end_session(self) -> None:
         """The client sent ``disconnect`` or ``shutdown``, or was refused: flush and close.
@@ -240,7 +260,7 @@ class SessionProtocol(asyncio.Protocol):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self._eof or not transport.can_write_eof():  # TLS cannot half-close
-            transport.close()
+            self._close_bounded()
             return
         transport.write_eof()
         self._end_timer = self._loop.call_later(LINGER_SECONDS, transport.close)
@@ -279,7 +299,7 @@ class SessionProtocol(asyncio.Protocol):
             return
         self._reason, self._detail = EndReason.IDLE, f"{timeout} s"
         self._ending = True
-        self.transport.close()
+        self._close_bounded()
 
     def _write_timed_out(self) -> None:
         """The client took no answers for ``write_timeout``: abort the connection."""

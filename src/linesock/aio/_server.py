@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from .._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
-from .._lifecycle import ServerCore
+from .._lifecycle import ServedSession, ServerCore
 from .._net import (
     ACCEPT_ERROR_PAUSE,
     LINGER_SECONDS,
@@ -41,7 +41,7 @@ from .._net import (
     set_nodelay,
     warn_if_exposed,
 )
-from .._wire import Closing, EndReason
+from .._wire import EndReason
 from ._connection import SessionProtocol
 
 __all__ = ["AsyncServer", "start_server"]
@@ -109,6 +109,11 @@ class AsyncServer:
             raise RuntimeError("the server is not listening; create it with start_server()")
         return self._address
 
+    @property
+    def handler_exit(self) -> BaseException | None:
+        """The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server."""
+        return self._core.handler_exit
+
     def is_serving(self) -> bool:
         """True while the server accepts clients, until it is closed."""
         return self._accept_task is not None and not self._closed
@@ -147,7 +152,9 @@ class AsyncServer:
         if task is not None and task is not asyncio.current_task(self._loop):
             task.cancel()
         if self._connection is not None:
-            self._connection.end(EndReason.SERVER_STOPPING)
+            # Soon, not now: a handler that closes its server gets its batch's
+            # answers written first.
+            self._loop.call_soon(self._connection.end, EndReason.SERVER_STOPPING)
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed, its listener and current connection released."""
@@ -238,8 +245,8 @@ class AsyncServer:
                     logger.error("accept failed: %s", exc)
                     await asyncio.sleep(ACCEPT_ERROR_PAUSE)
                     continue
-                if await self._serve(client, format_peer(peer)) is Closing.SHUTDOWN:
-                    logger.info("shutdown requested by the client")
+                served = await self._serve(client, format_peer(peer))
+                if served.stops_server():
                     self.close()
         finally:
             connection = self._connection
@@ -247,8 +254,8 @@ class AsyncServer:
                 connection.end(EndReason.SERVER_STOPPING)
                 await asyncio.wait({connection.lost}, timeout=2 * LINGER_SECONDS)
 
-    async def _serve(self, client: socket.socket, peer: str) -> Closing | None:
-        """Serve the client at *peer* until its connection is lost; return how it ended."""
+    async def _serve(self, client: socket.socket, peer: str) -> ServedSession:
+        """Serve the client at *peer* until its connection is lost; return its session."""
         client.setblocking(False)
         set_nodelay(client)
         served = self._core.begin(peer)
@@ -268,8 +275,8 @@ class AsyncServer:
             self._connection = None
             reason = EndReason.CONNECTION_ERROR if tls is None else EndReason.TLS_FAILED
             served.end(reason, str(exc) or type(exc).__name__)
-            return None
+            return served
         # Shielded: if the accept loop is cancelled, its cleanup still waits for this.
         await asyncio.shield(protocol.lost)
         self._connection = None
-        return served.session.closing
+        return served
