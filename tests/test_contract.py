@@ -20,7 +20,7 @@ import linesock
 from frontends import RunningServer
 from handlers import protocol_handler
 from linesock import Client, Server, ServerConfig
-from wire import connect, converse, read_until_eof
+from support import connect, converse, read_until_eof
 
 Serve = Callable[..., RunningServer]
 MiB = 1024 * 1024

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from frontends import RunningServer
-from wire import connect, converse, nothing_arrives, read_exactly, read_until_eof
+from support import connect, converse, nothing_arrives, read_exactly, read_until_eof
 
 Serve = Callable[..., RunningServer]
 

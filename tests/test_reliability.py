@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from frontends import RunningServer
-from wire import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
+from support import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
 
 Serve = Callable[..., RunningServer]
 MiB = 1024 * 1024

@@ -10,7 +10,7 @@ import trustme
 
 from frontends import RunningServer
 from linesock import Client
-from wire import WAIT, connect, read_until_eof
+from support import WAIT, connect, read_until_eof
 
 Serve = Callable[..., RunningServer]
 
