@@ -2,14 +2,15 @@
 
 A starter takes the name of a handler in ``tests/handlers.py`` and server
 options (:class:`linesock.ServerConfig` fields) and returns a
-:class:`RunningServer` once the server is listening.  ``conftest.py``
-parametrises the ``serve`` fixture over :data:`FRONT_ENDS`.
+:class:`RunningServer` once the server is listening; a starter given an
+option its front end cannot take skips the test, saying which.
+``conftest.py`` parametrises the ``serve`` fixture over :data:`FRONT_ENDS`
+with :func:`serve_fixture`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pytest
 import handlers
 from linesock import Server, ServerStats, aio
 from linesock.aio import AsyncServer
+from support import start_loop_thread, wait_until
 
 TESTS_DIR = Path(__file__).resolve().parent
 #: How long a starter waits for a server to listen, and a stop for it to end.
@@ -55,6 +57,24 @@ class RunningServer:
     output: list[str] = field(default_factory=list)
     """What a server process wrote to stderr, once it stopped."""
 
+    def counters(self) -> ServerStats | None:
+        """The server's counters; None only for the front ends of :data:`NO_COUNTERS`.
+
+        So a test's ``if (stats := running.counters()) is not None:`` check
+        runs wherever counters exist, and cannot lose them unnoticed.
+        """
+        if self.front_end in NO_COUNTERS:
+            assert self.stats is None, f"{self.front_end} has counters now: check them"
+            return None
+        assert self.stats is not None, f"the {self.front_end} front end lost its counters"
+        return self.stats
+
+
+#: The front ends whose counters a test cannot read, and why.
+NO_COUNTERS: dict[str, str] = {
+    "cli": "the server runs in another process",
+}
+
 
 def thread_cpu_seconds(native_id: int) -> float:
     """CPU seconds (user + system) used by one thread of this process."""
@@ -79,104 +99,72 @@ def _cpu_from_stat(path: Path) -> float:
 def start_threaded(handler_name: str, **options: Any) -> RunningServer:
     """Start ``linesock.Server`` in this process, on its background thread."""
     server = Server(getattr(handlers, handler_name), port=0, **options)
-    server.start()
-    native_id = _wait_native_id(server)
+    serving = _new_thread(server.start)
     return RunningServer(
         front_end="threaded",
         host="127.0.0.1",
         port=server.port,
         stop=lambda: server.stop(timeout=START_TIMEOUT),
-        wait_stopped=server._finished.wait,
-        cpu_seconds=lambda: thread_cpu_seconds(native_id),
+        wait_stopped=lambda timeout: wait_until(lambda: not server.is_running, timeout),
+        cpu_seconds=lambda: thread_cpu_seconds(serving),
         stats=server.stats,
     )
 
 
-def _wait_native_id(server: Server) -> int:
-    """The OS thread id of the server's background thread."""
-    thread = server._background_thread
-    assert thread is not None
-    native_id = thread.native_id
+def _new_thread(start: Callable[[], object]) -> int:
+    """Call *start*, which starts one thread; return that thread's OS id."""
+    before = set(threading.enumerate())
+    start()
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    assert len(started) == 1, f"expected the server to start one thread, it started {started}"
+    native_id = started[0].native_id
     assert native_id is not None
     return native_id
 
 
 def start_asyncio(handler_name: str, **options: Any) -> RunningServer:
-    """Start ``linesock.aio`` on an event loop in a thread of this process.
+    """Start ``linesock.aio`` on asyncio's own event loop, in a thread of this process."""
+    return start_asyncio_on(asyncio.new_event_loop, handler_name, front_end="asyncio", **options)
 
-    The loop is asyncio's own, or uvloop's when the environment variable
-    ``LINESOCK_TEST_LOOP`` is ``uvloop`` (the whole suite then runs on uvloop).
-    """
-    if os.environ.get("LINESOCK_TEST_LOOP", "asyncio") == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        return start_asyncio_on(uvloop.new_event_loop, handler_name, **options)
-    return start_asyncio_on(asyncio.new_event_loop, handler_name, **options)
+
+def start_uvloop(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock.aio`` on a uvloop event loop in a thread; skip if uvloop is missing."""
+    try:
+        import uvloop  # noqa: PLC0415 (an optional dependency: only this front end needs it)
+    except ImportError:
+        pytest.skip("uvloop is not installed (the dev extra and linesock[uvloop] have it)")
+    return start_asyncio_on(uvloop.new_event_loop, handler_name, front_end="uvloop", **options)
 
 
 def start_asyncio_on(
-    loop_factory: Callable[[], asyncio.AbstractEventLoop], handler_name: str, **options: Any
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+    handler_name: str,
+    front_end: str = "asyncio",
+    **options: Any,
 ) -> RunningServer:
     """Start ``linesock.aio.start_server`` on a new loop from *loop_factory*, in a thread.
 
     Anything the loop reports to its exception handler (a protocol callback
     that raised, a task whose exception nobody retrieved) fails ``stop()``.
     """
-    loop = loop_factory()
-    listening = threading.Event()
-    stopped = threading.Event()
     servers: list[AsyncServer] = []
-    start_errors: list[BaseException] = []
-    failures: list[str] = []
 
-    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        failures.append(f"{context.get('message')}: {context.get('exception')!r}")
-        loop.default_exception_handler(context)
-
-    async def serve() -> None:
-        loop.set_exception_handler(report)
+    async def serve(ready: Callable[[], None]) -> None:
         server = await aio.start_server(getattr(handlers, handler_name), port=0, **options)
         servers.append(server)
-        listening.set()
+        ready()
         await server.serve_forever()
 
-    def run() -> None:
-        try:
-            loop.run_until_complete(serve())
-        except BaseException as exc:
-            if servers:
-                failures.append(repr(exc))
-            else:
-                start_errors.append(exc)
-        finally:
-            stopped.set()
-            listening.set()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    thread = threading.Thread(target=run, name="linesock-aio-test", daemon=True)
-    thread.start()
-    if not listening.wait(START_TIMEOUT):
-        raise AssertionError(f"the asyncio server did not listen within {START_TIMEOUT} s")
-    if start_errors:
-        raise start_errors[0]  # start_server failed: bad options, say
+    loop_thread = start_loop_thread(loop_factory, serve, name=f"linesock-{front_end}-test")
     server = servers[0]
-    native_id = thread.native_id
+    native_id = loop_thread.thread.native_id
     assert native_id is not None
-
-    def stop() -> None:
-        if not stopped.is_set():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(server.close)
-        thread.join(START_TIMEOUT)
-        assert not thread.is_alive(), "the asyncio server did not stop"
-        assert not failures, f"the event loop reported: {failures}"
-
     return RunningServer(
-        front_end="asyncio",
+        front_end=front_end,
         host=server.address[0],
         port=server.port,
-        stop=stop,
-        wait_stopped=stopped.wait,
+        stop=lambda: loop_thread.stop(server.close, START_TIMEOUT),
+        wait_stopped=loop_thread.finished.wait,
         cpu_seconds=lambda: thread_cpu_seconds(native_id),
         stats=server.stats,
     )
@@ -278,9 +266,40 @@ def _stop_process(process: subprocess.Popen[str], running: RunningServer) -> Non
         process.communicate()
 
 
+# -- the fixture -----------------------------------------------------------------
+
+
+def serve_fixture(front_ends: dict[str, Callable[..., RunningServer]]) -> Any:
+    """A ``serve`` fixture parametrised over *front_ends*: each test runs once per front end.
+
+    The test calls it as ``serve()`` for the protocol handler, or
+    ``serve("name", **options)`` for another handler of tests/handlers.py or
+    other server options; every server it started is stopped after the test.
+    ``conftest.py`` defines ``serve`` with it; a test module may override
+    ``serve`` with its own set of front ends.
+    """
+
+    @pytest.fixture(params=list(front_ends), name="serve")
+    def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningServer]]:
+        """Start servers of one front end (each test runs once per front end); stop them after."""
+        started: list[RunningServer] = []
+
+        def start(handler_name: str = "protocol_handler", **options: Any) -> RunningServer:
+            running = front_ends[request.param](handler_name, **options)
+            started.append(running)
+            return running
+
+        yield start
+        for running in started:
+            running.stop()
+
+    return serve
+
+
 #: Every front end, by name, for the ``serve`` fixture.
 FRONT_ENDS: dict[str, Callable[..., RunningServer]] = {
     "threaded": start_threaded,
     "asyncio": start_asyncio,
+    "uvloop": start_uvloop,
     "cli": start_cli,
 }
