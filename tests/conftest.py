@@ -31,5 +31,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 #: ``serve``: each test that takes it runs once per front end of FRONT_ENDS
-#: (tests/frontends.py has the details).
+#: (tests/frontends.py has the details; test_protocol.py adds compat).
 serve = serve_fixture(FRONT_ENDS)

@@ -4,8 +4,9 @@ A starter takes the name of a handler in ``tests/handlers.py`` and server
 options (:class:`linesock.ServerConfig` fields) and returns a
 :class:`RunningServer` once the server is listening; a starter given an
 option its front end cannot take skips the test, saying which.
-``conftest.py`` parametrises the ``serve`` fixture over :data:`FRONT_ENDS`
-with :func:`serve_fixture`.
+``conftest.py`` parametrises the ``serve`` fixture over :data:`FRONT_ENDS`;
+the protocol suite (tests/test_protocol.py) adds :data:`COMPAT`, the
+socket-oneline compatible server, through :func:`serve_fixture`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest
 import handlers
 from linesock import Server, ServerStats, aio
 from linesock.aio import AsyncServer
+from linesock.compat import OnelineServer
 from support import start_loop_thread, wait_until
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -73,6 +75,7 @@ class RunningServer:
 #: The front ends whose counters a test cannot read, and why.
 NO_COUNTERS: dict[str, str] = {
     "cli": "the server runs in another process",
+    "compat": "OnelineServer has no stats (socket-oneline had none)",
 }
 
 
@@ -264,6 +267,88 @@ def _stop_process(process: subprocess.Popen[str], running: RunningServer) -> Non
             process.communicate()
     else:
         process.communicate()
+
+
+# -- compat: the socket-oneline compatible server ------------------------------
+
+#: Why compat answers out of order in the cases the protocol suite skips for it.
+COMPAT_REORDERS = (
+    "compat answers through OnelineServer.send(), which writes at once, while the server's "
+    "own pong waits for the end of the read: a ping before a command in one read reaches "
+    "the client after that command's answer (see linesock.compat's send path)"
+)
+
+
+def start_compat(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock.compat.OnelineServer`` with the handler adapted to its callback.
+
+    OnelineServer calls ``callback(cmd, is_invalid)`` and the callback answers
+    with ``server.send(line)``; :func:`compat_callback` turns a handler of
+    tests/handlers.py into such a callback.  ``start()`` takes only an
+    address, a port and the callback, so any server option skips the test.
+    """
+    if options:
+        pytest.skip(
+            f"OnelineServer takes no {', '.join(sorted(options))} option: its start() has "
+            "only ip_address, ip_port, callback, logger and verbose, as socket-oneline 1.2.0's"
+        )
+    server = OnelineServer()
+    callback = compat_callback(server, getattr(handlers, handler_name))
+    started: list[bool] = []
+    serving = _new_thread(
+        lambda: started.append(server.start(ip_address="127.0.0.1", ip_port=0, callback=callback))
+    )
+    assert started == [True], "OnelineServer.start() failed (the reason is logged)"
+    port = server.ip_port
+    assert port is not None
+
+    def stop() -> None:
+        server.term()
+        assert wait_until(lambda: not server.is_running, START_TIMEOUT), "compat did not stop"
+
+    return RunningServer(
+        front_end="compat",
+        host="127.0.0.1",
+        port=port,
+        stop=stop,
+        wait_stopped=lambda timeout: wait_until(lambda: not server.is_running, timeout),
+        cpu_seconds=lambda: thread_cpu_seconds(serving),
+    )
+
+
+def compat_callback(
+    server: OnelineServer, handler: Callable[[str], object]
+) -> Callable[[str, bool], None]:
+    """Adapt *handler* to OnelineServer's ``callback(cmd, is_invalid)``, answering by send().
+
+    A command's answer is sent line by line (``None`` sends nothing; a line
+    holding LF is refused by send(), which the suite expects).  An invalid
+    line reaches the callback instead of being answered by the server, so
+    the callback answers ``invalid``, as the other front ends' default
+    ``on_invalid`` does.  A deferred answer (a Future or an awaitable) has
+    no place in compat's interface and fails the command.
+    """
+
+    def callback(command: str, is_invalid: bool) -> None:
+        if is_invalid:
+            server.send("invalid")
+            return
+        answer = handler(command)
+        if answer is None:
+            return
+        if isinstance(answer, str):
+            server.send(answer)
+        elif isinstance(answer, list | tuple):
+            for line in answer:
+                server.send(line)
+        else:
+            raise TypeError(f"compat cannot send a {type(answer).__name__} answer")
+
+    return callback
+
+
+#: The protocol suite's extra front end (tests/test_protocol.py), by name.
+COMPAT: dict[str, Callable[..., RunningServer]] = {"compat": start_compat}
 
 
 # -- the fixture -----------------------------------------------------------------
