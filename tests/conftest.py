@@ -1,13 +1,10 @@
-"""Shared pytest configuration: the --run-slow switch behind ./do_ver --slow."""
+"""Shared pytest configuration: the --run-slow switch behind ./do_ver --slow, and ``serve``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
-from frontends import FRONT_ENDS, RunningServer
+from frontends import FRONT_ENDS, serve_fixture
 
 # The requirements traceability report of ./do_ver (see tests/traceability.py).
 pytest_plugins = ["traceability"]
@@ -33,20 +30,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
 
 
-@pytest.fixture(params=sorted(FRONT_ENDS))
-def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningServer]]:
-    """Start servers of one front end (each test runs once per front end); stop them after.
-
-    Call it as ``serve()`` for the protocol handler, ``serve("name", **options)``
-    for another handler in tests/handlers.py or other server options.
-    """
-    started: list[RunningServer] = []
-
-    def start(handler_name: str = "protocol_handler", **options: Any) -> RunningServer:
-        running = FRONT_ENDS[request.param](handler_name, **options)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
+#: ``serve``: each test that takes it runs once per front end of FRONT_ENDS
+#: (tests/frontends.py has the details; test_protocol.py adds compat).
+serve = serve_fixture(FRONT_ENDS)

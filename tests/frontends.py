@@ -2,14 +2,16 @@
 
 A starter takes the name of a handler in ``tests/handlers.py`` and server
 options (:class:`linesock.ServerConfig` fields) and returns a
-:class:`RunningServer` once the server is listening.  ``conftest.py``
-parametrises the ``serve`` fixture over :data:`FRONT_ENDS`.
+:class:`RunningServer` once the server is listening; a starter given an
+option its front end cannot take skips the test, saying which.
+``conftest.py`` parametrises the ``serve`` fixture over :data:`FRONT_ENDS`;
+the protocol suite (tests/test_protocol.py) adds :data:`COMPAT`, the
+socket-oneline compatible server, through :func:`serve_fixture`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ import pytest
 import handlers
 from linesock import Server, ServerStats, aio
 from linesock.aio import AsyncServer
+from linesock.compat import OnelineServer
+from support import start_loop_thread, wait_until
 
 TESTS_DIR = Path(__file__).resolve().parent
 #: How long a starter waits for a server to listen, and a stop for it to end.
@@ -55,6 +59,25 @@ class RunningServer:
     output: list[str] = field(default_factory=list)
     """What a server process wrote to stderr, once it stopped."""
 
+    def counters(self) -> ServerStats | None:
+        """The server's counters; None only for the front ends of :data:`NO_COUNTERS`.
+
+        So a test's ``if (stats := running.counters()) is not None:`` check
+        runs wherever counters exist, and cannot lose them unnoticed.
+        """
+        if self.front_end in NO_COUNTERS:
+            assert self.stats is None, f"{self.front_end} has counters now: check them"
+            return None
+        assert self.stats is not None, f"the {self.front_end} front end lost its counters"
+        return self.stats
+
+
+#: The front ends whose counters a test cannot read, and why.
+NO_COUNTERS: dict[str, str] = {
+    "cli": "the server runs in another process",
+    "compat": "OnelineServer has no stats (socket-oneline had none)",
+}
+
 
 def thread_cpu_seconds(native_id: int) -> float:
     """CPU seconds (user + system) used by one thread of this process."""
@@ -79,104 +102,72 @@ def _cpu_from_stat(path: Path) -> float:
 def start_threaded(handler_name: str, **options: Any) -> RunningServer:
     """Start ``linesock.Server`` in this process, on its background thread."""
     server = Server(getattr(handlers, handler_name), port=0, **options)
-    server.start()
-    native_id = _wait_native_id(server)
+    serving = _new_thread(server.start)
     return RunningServer(
         front_end="threaded",
         host="127.0.0.1",
         port=server.port,
         stop=lambda: server.stop(timeout=START_TIMEOUT),
-        wait_stopped=server._finished.wait,
-        cpu_seconds=lambda: thread_cpu_seconds(native_id),
+        wait_stopped=lambda timeout: wait_until(lambda: not server.is_running, timeout),
+        cpu_seconds=lambda: thread_cpu_seconds(serving),
         stats=server.stats,
     )
 
 
-def _wait_native_id(server: Server) -> int:
-    """The OS thread id of the server's background thread."""
-    thread = server._background_thread
-    assert thread is not None
-    native_id = thread.native_id
+def _new_thread(start: Callable[[], object]) -> int:
+    """Call *start*, which starts one thread; return that thread's OS id."""
+    before = set(threading.enumerate())
+    start()
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    assert len(started) == 1, f"expected the server to start one thread, it started {started}"
+    native_id = started[0].native_id
     assert native_id is not None
     return native_id
 
 
 def start_asyncio(handler_name: str, **options: Any) -> RunningServer:
-    """Start ``linesock.aio`` on an event loop in a thread of this process.
+    """Start ``linesock.aio`` on asyncio's own event loop, in a thread of this process."""
+    return start_asyncio_on(asyncio.new_event_loop, handler_name, front_end="asyncio", **options)
 
-    The loop is asyncio's own, or uvloop's when the environment variable
-    ``LINESOCK_TEST_LOOP`` is ``uvloop`` (the whole suite then runs on uvloop).
-    """
-    if os.environ.get("LINESOCK_TEST_LOOP", "asyncio") == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        return start_asyncio_on(uvloop.new_event_loop, handler_name, **options)
-    return start_asyncio_on(asyncio.new_event_loop, handler_name, **options)
+
+def start_uvloop(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock.aio`` on a uvloop event loop in a thread; skip if uvloop is missing."""
+    try:
+        import uvloop  # noqa: PLC0415 (an optional dependency: only this front end needs it)
+    except ImportError:
+        pytest.skip("uvloop is not installed (the dev extra and linesock[uvloop] have it)")
+    return start_asyncio_on(uvloop.new_event_loop, handler_name, front_end="uvloop", **options)
 
 
 def start_asyncio_on(
-    loop_factory: Callable[[], asyncio.AbstractEventLoop], handler_name: str, **options: Any
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+    handler_name: str,
+    front_end: str = "asyncio",
+    **options: Any,
 ) -> RunningServer:
     """Start ``linesock.aio.start_server`` on a new loop from *loop_factory*, in a thread.
 
     Anything the loop reports to its exception handler (a protocol callback
     that raised, a task whose exception nobody retrieved) fails ``stop()``.
     """
-    loop = loop_factory()
-    listening = threading.Event()
-    stopped = threading.Event()
     servers: list[AsyncServer] = []
-    start_errors: list[BaseException] = []
-    failures: list[str] = []
 
-    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        failures.append(f"{context.get('message')}: {context.get('exception')!r}")
-        loop.default_exception_handler(context)
-
-    async def serve() -> None:
-        loop.set_exception_handler(report)
+    async def serve(ready: Callable[[], None]) -> None:
         server = await aio.start_server(getattr(handlers, handler_name), port=0, **options)
         servers.append(server)
-        listening.set()
+        ready()
         await server.serve_forever()
 
-    def run() -> None:
-        try:
-            loop.run_until_complete(serve())
-        except BaseException as exc:
-            if servers:
-                failures.append(repr(exc))
-            else:
-                start_errors.append(exc)
-        finally:
-            stopped.set()
-            listening.set()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    thread = threading.Thread(target=run, name="linesock-aio-test", daemon=True)
-    thread.start()
-    if not listening.wait(START_TIMEOUT):
-        raise AssertionError(f"the asyncio server did not listen within {START_TIMEOUT} s")
-    if start_errors:
-        raise start_errors[0]  # start_server failed: bad options, say
+    loop_thread = start_loop_thread(loop_factory, serve, name=f"linesock-{front_end}-test")
     server = servers[0]
-    native_id = thread.native_id
+    native_id = loop_thread.thread.native_id
     assert native_id is not None
-
-    def stop() -> None:
-        if not stopped.is_set():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(server.close)
-        thread.join(START_TIMEOUT)
-        assert not thread.is_alive(), "the asyncio server did not stop"
-        assert not failures, f"the event loop reported: {failures}"
-
     return RunningServer(
-        front_end="asyncio",
+        front_end=front_end,
         host=server.address[0],
         port=server.port,
-        stop=stop,
-        wait_stopped=stopped.wait,
+        stop=lambda: loop_thread.stop(server.close, START_TIMEOUT),
+        wait_stopped=loop_thread.finished.wait,
         cpu_seconds=lambda: thread_cpu_seconds(native_id),
         stats=server.stats,
     )
@@ -280,9 +271,122 @@ def _stop_process(process: subprocess.Popen[str], running: RunningServer) -> Non
         process.communicate()
 
 
+# -- compat: the socket-oneline compatible server ------------------------------
+
+#: Why compat answers out of order in the cases the protocol suite skips for it.
+COMPAT_REORDERS = (
+    "compat answers through OnelineServer.send(), which writes at once, while the server's "
+    "own pong waits for the end of the read: a ping before a command in one read reaches "
+    "the client after that command's answer (see linesock.compat's send path)"
+)
+
+
+def start_compat(handler_name: str, **options: Any) -> RunningServer:
+    """Start ``linesock.compat.OnelineServer`` with the handler adapted to its callback.
+
+    OnelineServer calls ``callback(cmd, is_invalid)`` and the callback answers
+    with ``server.send(line)``; :func:`compat_callback` turns a handler of
+    tests/handlers.py into such a callback.  ``start()`` takes only an
+    address, a port and the callback, so any server option skips the test.
+    """
+    if options:
+        pytest.skip(
+            f"OnelineServer takes no {', '.join(sorted(options))} option: its start() has "
+            "only ip_address, ip_port, callback, logger and verbose, as socket-oneline 1.2.0's"
+        )
+    server = OnelineServer()
+    callback = compat_callback(server, getattr(handlers, handler_name))
+    started: list[bool] = []
+    serving = _new_thread(
+        lambda: started.append(server.start(ip_address="127.0.0.1", ip_port=0, callback=callback))
+    )
+    assert started == [True], "OnelineServer.start() failed (the reason is logged)"
+    port = server.ip_port
+    assert port is not None
+
+    def stop() -> None:
+        server.term()
+        assert wait_until(lambda: not server.is_running, START_TIMEOUT), "compat did not stop"
+
+    return RunningServer(
+        front_end="compat",
+        host="127.0.0.1",
+        port=port,
+        stop=stop,
+        wait_stopped=lambda timeout: wait_until(lambda: not server.is_running, timeout),
+        cpu_seconds=lambda: thread_cpu_seconds(serving),
+    )
+
+
+def compat_callback(
+    server: OnelineServer, handler: Callable[[str], object]
+) -> Callable[[str, bool], None]:
+    """Adapt *handler* to OnelineServer's ``callback(cmd, is_invalid)``, answering by send().
+
+    A command's answer is sent line by line (``None`` sends nothing; a line
+    holding LF is refused by send(), which the suite expects).  An invalid
+    line reaches the callback instead of being answered by the server, so
+    the callback answers ``invalid``, as the other front ends' default
+    ``on_invalid`` does.  A deferred answer (a Future or an awaitable) has
+    no place in compat's interface and fails the command.
+    """
+
+    def callback(command: str, is_invalid: bool) -> None:
+        if is_invalid:
+            server.send("invalid")
+            return
+        answer = handler(command)
+        if answer is None:
+            return
+        if isinstance(answer, str):
+            server.send(answer)
+        elif isinstance(answer, list | tuple):
+            for line in answer:
+                server.send(line)
+        else:
+            raise TypeError(f"compat cannot send a {type(answer).__name__} answer")
+
+    return callback
+
+
+#: The protocol suite's extra front end (tests/test_protocol.py), by name.
+COMPAT: dict[str, Callable[..., RunningServer]] = {"compat": start_compat}
+
+
+# -- the fixture -----------------------------------------------------------------
+
+
+def serve_fixture(front_ends: dict[str, Callable[..., RunningServer]]) -> Any:
+    """A ``serve`` fixture parametrised over *front_ends*: each test runs once per front end.
+
+    The test calls it as ``serve()`` for the protocol handler, or
+    ``serve("name", **options)`` for another handler of tests/handlers.py or
+    other server options; every server it started is stopped after the test.
+    ``conftest.py`` defines ``serve`` with it; a test module may override
+    ``serve`` with its own set of front ends.
+    """
+
+    @pytest.fixture(params=list(front_ends), name="serve")
+    def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningServer]]:
+        """Start servers of one front end (each test runs once per front end); stop them after."""
+        started: list[RunningServer] = []
+
+        def start(handler_name: str = "protocol_handler", **options: Any) -> RunningServer:
+            running = front_ends[request.param](handler_name, **options)
+            started.append(running)
+            return running
+
+        yield start
+        for running in started:
+            running.stop()
+
+    return serve
+
+
 #: Every front end, by name, for the ``serve`` fixture.
 FRONT_ENDS: dict[str, Callable[..., RunningServer]] = {
     "threaded": start_threaded,
     "asyncio": start_asyncio,
+    "uvloop": start_uvloop,
     "cli": start_cli,
 }

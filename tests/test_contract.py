@@ -9,8 +9,11 @@ from __future__ import annotations
 import hmac
 import importlib.metadata
 import importlib.resources
+import json
 import logging
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import linesock
 from frontends import RunningServer
 from handlers import protocol_handler
 from linesock import Client, Server, ServerConfig
-from wire import connect, converse, read_until_eof
+from support import connect, converse, read_until_eof
 
 Serve = Callable[..., RunningServer]
 MiB = 1024 * 1024
@@ -61,8 +64,6 @@ def test_the_library_logs_to_the_linesock_logger_and_prints_nothing(
     capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Sessions full of errors write nothing to stdout or stderr; records go to `linesock`."""
-    library_logger = logging.getLogger("linesock")
-    assert all(isinstance(handler, logging.NullHandler) for handler in library_logger.handlers)
     with caplog.at_level(logging.DEBUG), Server(protocol_handler) as server:
         script = b"\xff\nraise\nlf\n" + b"x" * 2 * MiB + b"\nping\ndisconnect\n"
         assert converse(server.port, script) == b"invalid\ninvalid\npong\n"
@@ -70,6 +71,52 @@ def test_the_library_logs_to_the_linesock_logger_and_prints_nothing(
     assert caplog.records
     assert {record.name.split(".")[0] for record in caplog.records} == {"linesock"}
     assert capfd.readouterr() == ("", "")
+
+
+# Run in a fresh interpreter: in this one, other tests' logging set-up could hide
+# (or fake) a handler the library added.  __main__ is left out: importing it runs the CLI.
+IMPORT_EVERY_MODULE = """
+import importlib, json, logging, pkgutil
+import linesock
+modules = sorted(
+    info.name
+    for info in pkgutil.walk_packages(linesock.__path__, "linesock.")
+    if not info.name.endswith(".__main__")
+)
+for name in modules:
+    importlib.import_module(name)
+names = ["", *(name for name in logging.root.manager.loggerDict if name.startswith("linesock"))]
+loggers = {}
+for name in names:
+    logger = logging.getLogger(name)
+    handlers = [type(handler).__name__ for handler in logger.handlers]
+    loggers[name] = [handlers, logging.getLevelName(logger.level), logger.propagate]
+print(json.dumps({"modules": modules, "loggers": loggers}))
+"""
+
+
+@pytest.mark.srs("SRS-046")
+def test_importing_every_module_adds_no_log_handler_and_sets_no_level() -> None:
+    """The library leaves logging's set-up to the application: no handler, no level, anywhere."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stderr == ""
+    found = json.loads(result.stdout)
+    # The walk found the package's modules, so the check below covers them.
+    assert {"linesock._cli", "linesock.aio", "linesock.compat", "linesock.testing"} <= set(
+        found["modules"]
+    )
+    loggers = found["loggers"]
+    assert "linesock" in loggers
+    # The root logger as logging leaves it; the library's with no handler and no level
+    # of their own, passing every record on to the application's handlers.
+    assert loggers.pop("") == [[], "WARNING", True]
+    assert {name: state for name, state in loggers.items() if state != [[], "NOTSET", True]} == {}
 
 
 def is_connected(client: Client) -> bool:

@@ -15,7 +15,7 @@ import pytest
 
 from frontends import RunningServer
 from linesock import Client
-from wire import converse
+from support import converse
 
 Serve = Callable[..., RunningServer]
 

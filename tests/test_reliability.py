@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from frontends import RunningServer
-from wire import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
+from support import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
 
 Serve = Callable[..., RunningServer]
 MiB = 1024 * 1024
@@ -44,8 +44,8 @@ def test_a_huge_line_without_lf_keeps_server_memory_bounded(serve: Serve, total:
         peak = max(peak, running.rss_bytes())
     growth = peak - baseline
     assert growth < 3 * limit + 32 * MiB, f"server grew by {growth / MiB:.1f} MiB"
-    if running.stats is not None:
-        assert running.stats.overlong_lines == 1
+    if (stats := running.counters()) is not None:
+        assert stats.overlong_lines == 1
 
 
 @pytest.mark.srs("SRS-078")
@@ -93,8 +93,8 @@ def test_a_silent_client_is_disconnected_after_idle_timeout(serve: Serve) -> Non
         assert read_until_eof(silent) == b""
         assert time.monotonic() - started < WAIT
         assert read_until_eof(next_client) == b"next\n"
-    if running.stats is not None:
-        assert running.stats.idle_disconnects == 1
+    if (stats := running.counters()) is not None:
+        assert stats.idle_disconnects == 1
 
 
 @pytest.mark.srs("SRS-077")
@@ -135,9 +135,9 @@ def test_soak_every_answer_arrives_exactly_once_in_order(
             answers = read_until_eof(sock).split(b"\n")
         assert answers.pop() == b""
         assert answers == [b"%d.%d" % (session, n) for n in range(commands)]
-    if running.stats is not None:
-        assert running.stats.sessions == sessions
-        assert running.stats.commands == sessions * (commands + 1)
+    if (stats := running.counters()) is not None:
+        assert stats.sessions == sessions
+        assert stats.commands == sessions * (commands + 1)
 
 
 @pytest.mark.srs("SRS-034", "SRS-035")
@@ -159,5 +159,5 @@ def test_a_client_that_never_reads_long_answers_cannot_grow_server_memory(serve:
         assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
     finally:
         hog.close()
-    if running.stats is not None:
-        assert running.stats.write_timeouts == 1
+    if (stats := running.counters()) is not None:
+        assert stats.write_timeouts == 1

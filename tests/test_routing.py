@@ -24,8 +24,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import linesock
-import wire
 from linesock import CommandError, Commands, aio
+from support import WAIT, converse
 
 
 class Setting(enum.Enum):
@@ -587,7 +587,7 @@ def test_raw_socket_sees_error_lines_and_no_traceback(
         raise ZeroDivisionError("bug in the command")
 
     with linesock.Server(commands) as server:
-        wire_bytes = wire.converse(server.port, b'say "open\n\nbroken\nset 1\nping\ndisconnect\n')
+        wire_bytes = converse(server.port, b'say "open\n\nbroken\nset 1\nping\ndisconnect\n')
     assert wire_bytes == (
         b"error invalid quoting: no closing quotation\n"
         b"error empty command\n"
@@ -620,7 +620,7 @@ def test_asyncio_server_awaits_async_commands() -> None:
             await writer.wait_closed()
             return answers
 
-    answers = asyncio.run(asyncio.wait_for(main(), wire.WAIT))
+    answers = asyncio.run(asyncio.wait_for(main(), WAIT))
     assert answers == b"first\nsecond\nthird\nerror later: delay: invalid float 'x'\n"
 
 
@@ -651,9 +651,9 @@ def test_linesock_serve_serves_a_router(tmp_path: Path) -> None:
         assert process.stdout is not None
         listening = re.search(r"listening on \S+:(\d+)$", process.stdout.readline().strip())
         assert listening is not None
-        answers = wire.converse(int(listening[1]), b"set 1 2\nset 1\nshutdown\n")
+        answers = converse(int(listening[1]), b"set 1 2\nset 1\nshutdown\n")
         assert answers == b"channel 1 at 2.0\nerror set: expected 2 arguments, got 1\n"
-        assert process.wait(wire.WAIT) == 0
+        assert process.wait(WAIT) == 0
     finally:
         if process.poll() is None:
             process.kill()

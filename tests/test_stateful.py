@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import handlers
 from linesock import Server
-from wire import WAIT, connect, read_exactly, read_until_eof
+from support import WAIT, connect, read_exactly, read_until_eof
 
 pytestmark = pytest.mark.srs("SRS-084")
 

@@ -145,18 +145,32 @@ def schema_errors(instance: object, schema: Mapping[str, Any], where: str = "$")
     if number and "minimum" in schema and instance < schema["minimum"]:
         errors.append(f"{where}: {instance} is less than {schema['minimum']}")
     if isinstance(instance, str):
-        if "minLength" in schema and len(instance) < schema["minLength"]:
-            errors.append(f"{where}: shorter than {schema['minLength']} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], instance):
-            errors.append(f"{where}: {instance!r} does not match {schema['pattern']!r}")
+        errors += _string_errors(instance, schema, where)
     if isinstance(instance, dict):
         errors += _object_errors(instance, schema, where)
     if isinstance(instance, list):
-        if "minItems" in schema and len(instance) < schema["minItems"]:
-            errors.append(f"{where}: fewer than {schema['minItems']} items")
-        if "items" in schema:
-            for index, item in enumerate(instance):
-                errors += schema_errors(item, schema["items"], f"{where}[{index}]")
+        errors += _array_errors(instance, schema, where)
+    return errors
+
+
+def _string_errors(instance: str, schema: Mapping[str, Any], where: str) -> list[str]:
+    """The violations of a string's minLength and pattern."""
+    errors = []
+    if "minLength" in schema and len(instance) < schema["minLength"]:
+        errors.append(f"{where}: shorter than {schema['minLength']} characters")
+    if "pattern" in schema and not re.search(schema["pattern"], instance):
+        errors.append(f"{where}: {instance!r} does not match {schema['pattern']!r}")
+    return errors
+
+
+def _array_errors(instance: list[object], schema: Mapping[str, Any], where: str) -> list[str]:
+    """The violations of an array's minItems and items."""
+    errors = []
+    if "minItems" in schema and len(instance) < schema["minItems"]:
+        errors.append(f"{where}: fewer than {schema['minItems']} items")
+    if "items" in schema:
+        for index, item in enumerate(instance):
+            errors += schema_errors(item, schema["items"], f"{where}[{index}]")
     return errors
 
 
@@ -437,35 +451,14 @@ class Traceability:
         if report is None:
             return
         write = terminalreporter.write_line
-        width = max(shutil.get_terminal_size().columns, 120)
         terminalreporter.write_sep("=", f"requirements traceability: {report.scope}")
-        quiet = self.config.get_verbosity() < 0
         hidden: Counter[str] = Counter()
         for row in report.rows:
-            if not report.whole_suite and not row.tests:
-                hidden["not in this run"] += 1
-                continue
-            if quiet and row.result == "pass":
-                hidden["passed, shown without -q"] += 1
-                continue
-            if self.config.option.collectonly and row.tests:
-                hidden["collected, not run"] += 1
-                continue
-            colour = {"pass": {"green": True}, "fail": {"red": True}, "untested": {"yellow": True}}
-            head = f"{row.requirement.id}  {row.result:<8}  "
-            terminalreporter.write(head, **colour[row.result], bold=row.result != "pass")
-            description = textwrap.wrap(row.requirement.description, width - len(head))
-            write(description[0])
-            for line in description[1:]:
-                write(" " * len(head) + line)
-            detail = ", ".join(f"{name}{count}" for name, count in _grouped(row.outcomes))
-            if row.result != "pass" and row.note:
-                detail = f"{row.note}" + (f"; tests: {detail}" if detail else "")
-            wrapped = textwrap.wrap(
-                detail or "no test", width - 8, break_long_words=False, break_on_hyphens=False
-            )
-            for line in wrapped:
-                write(f"        {line}")
+            why_hidden = self._why_hidden(report, row)
+            if why_hidden:
+                hidden[why_hidden] += 1
+            else:
+                _write_row(terminalreporter, row)
         if hidden:
             spelled = ", ".join(f"{number} {why}" for why, number in hidden.items())
             write(f"(requirements not shown: {spelled})")
@@ -481,6 +474,43 @@ class Traceability:
                 bold=True,
             )
             terminalreporter.stats.setdefault("traceability failure", []).append(report)
+
+    def _why_hidden(self, report: _Report, row: _Row) -> str | None:
+        """Why the terminal table leaves *row* out, or None to show it."""
+        if not report.whole_suite and not row.tests:
+            return "not in this run"
+        if self.config.get_verbosity() < 0 and row.result == "pass":
+            return "passed, shown without -q"
+        if self.config.option.collectonly and row.tests:
+            return "collected, not run"
+        return None
+
+
+_COLOURS: Final[Mapping[Result, dict[str, bool]]] = {
+    "pass": {"green": True},
+    "fail": {"red": True},
+    "untested": {"yellow": True},
+}
+
+
+def _write_row(terminalreporter: pytest.TerminalReporter, row: _Row) -> None:
+    """Print one requirement: id, result and description, then its tests or why it failed."""
+    write = terminalreporter.write_line
+    width = max(shutil.get_terminal_size().columns, 120)
+    head = f"{row.requirement.id}  {row.result:<8}  "
+    terminalreporter.write(head, **_COLOURS[row.result], bold=row.result != "pass")
+    description = textwrap.wrap(row.requirement.description, width - len(head))
+    write(description[0])
+    for line in description[1:]:
+        write(" " * len(head) + line)
+    detail = ", ".join(f"{name}{count}" for name, count in _grouped(row.outcomes))
+    if row.result != "pass" and row.note:
+        detail = f"{row.note}" + (f"; tests: {detail}" if detail else "")
+    wrapped = textwrap.wrap(
+        detail or "no test", width - 8, break_long_words=False, break_on_hyphens=False
+    )
+    for line in wrapped:
+        write(f"        {line}")
 
 
 def _judge(

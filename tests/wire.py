@@ -1,76 +1,27 @@
-"""Raw-socket helpers for tests that check the exact bytes on the wire."""
+"""Deprecated: import these from :mod:`support` (tests/support/), their one home.
+
+Kept, re-exporting, until the test files that other branches own are switched
+(test_aio.py, test_client.py, test_server.py, test_transcript.py); then delete it.
+"""
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Callable
+from support import (
+    WAIT,
+    connect,
+    converse,
+    nothing_arrives,
+    read_exactly,
+    read_until_eof,
+    wait_until,
+)
 
-#: The longest any single wait in a test may take, in seconds.
-WAIT = 10.0
-
-
-def connect(port: int, host: str = "127.0.0.1") -> socket.socket:
-    """A raw TCP connection to the server, with every wait bounded by WAIT."""
-    sock = socket.create_connection((host, port), timeout=WAIT)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def read_exactly(sock: socket.socket, size: int) -> bytes:
-    """Read exactly *size* bytes; fail the test if the connection ends or stalls first."""
-    data = bytearray()
-    deadline = time.monotonic() + WAIT
-    while len(data) < size:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise AssertionError(f"connection closed after {bytes(data)!r}, wanted {size} bytes")
-        data += chunk
-    return bytes(data)
-
-
-def read_until_eof(sock: socket.socket) -> bytes:
-    """Read everything the server sends until it closes the connection."""
-    data = bytearray()
-    deadline = time.monotonic() + WAIT
-    while True:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        chunk = sock.recv(65536)
-        if not chunk:
-            return bytes(data)
-        data += chunk
-
-
-def converse(port: int, data: bytes, host: str = "127.0.0.1") -> bytes:
-    """Send *data* on a new connection and return all the server sends until it closes."""
-    with connect(port, host) as sock:
-        sock.sendall(data)
-        return read_until_eof(sock)
-
-
-def nothing_arrives(sock: socket.socket, within: float) -> bool:
-    """True if the server sends nothing on *sock* for *within* seconds.
-
-    The one kind of wait a test cannot avoid: showing that something does
-    not happen.  Keep *within* short.
-    """
-    sock.settimeout(within)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return True
-    return False  # an answer, or EOF
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Check *condition* every 10 ms until it holds (True) or *timeout* passes (False).
-
-    For states no event announces, such as another thread closing a socket.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+__all__ = [
+    "WAIT",
+    "connect",
+    "converse",
+    "nothing_arrives",
+    "read_exactly",
+    "read_until_eof",
+    "wait_until",
+]
