@@ -34,6 +34,18 @@ TRAILING: Final = b"ping\n" + UNFINISHED
 PONG: Final = b"pong\n"
 
 
+# The answers that do not depend on the command's argument.
+_FIXED_ANSWERS: dict[str, object] = {
+    "silent": None,
+    "lf": "two\nlines",
+    "mixed": ["a", 7, "b\nc", None, "d"],
+    "bytes": b"raw",
+    "bytearray": bytearray(b"raw"),
+    "number": 42,
+    "accent": "é",
+}
+
+
 class Recorder(SessionObserver):
     """An observer that notes every call, so a test can assert exactly what it was told."""
 
@@ -111,28 +123,21 @@ class Instrument:
     def __call__(self, command: str) -> object:
         self.calls.append(command)
         verb, _, rest = command.partition(" ")
+        if verb in _FIXED_ANSWERS:
+            return _FIXED_ANSWERS[verb]
         if verb == "echo":
             return rest
         if verb == "lines":
             return [f"line {number}" for number in range(1, int(rest) + 1)]
         if verb in ("gen", "genfail"):
             return self._generate(int(rest), fail=verb == "genfail")
-        if verb == "silent":
-            return None
         if verb == "raise":
             raise RuntimeError(f"boom: {command}")
-        if verb == "lf":
-            return "two\nlines"
-        if verb == "mixed":
-            return ["a", 7, "b\nc", None, "d"]
-        if verb in ("bytes", "bytearray"):
-            return b"raw" if verb == "bytes" else bytearray(b"raw")
-        if verb == "number":
-            return 42
-        if verb == "accent":
-            return "é"
         if verb == "big":
             return "x" * int(rest)
+        return self._deferred_or_pushed(verb, rest, command)
+
+    def _deferred_or_pushed(self, verb: str, rest: str, command: str) -> object:
         if verb == "later":
             future: concurrent.futures.Future[object] = concurrent.futures.Future()
             self.futures.append(future)

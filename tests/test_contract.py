@@ -108,7 +108,7 @@ def test_importing_every_module_adds_no_log_handler_and_sets_no_level() -> None:
     assert result.stderr == ""
     found = json.loads(result.stdout)
     # The walk found the package's modules, so the check below covers them.
-    assert {"linesock._cli", "linesock.aio", "linesock.compat", "linesock.testing"} <= set(
+    assert {"linesock.cli", "linesock.aio", "linesock.compat", "linesock.testing"} <= set(
         found["modules"]
     )
     loggers = found["loggers"]

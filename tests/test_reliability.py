@@ -13,7 +13,15 @@ from collections.abc import Callable
 import pytest
 
 from frontends import RunningServer
-from support import WAIT, connect, converse, read_exactly, read_until_eof, wait_until
+from support import (
+    WAIT,
+    connect,
+    converse,
+    nothing_arrives,
+    read_exactly,
+    read_until_eof,
+    wait_until,
+)
 
 Serve = Callable[..., RunningServer]
 MiB = 1024 * 1024
@@ -64,16 +72,26 @@ def test_a_client_that_resets_in_the_middle_of_a_long_answer_does_not_hurt(
 
 
 @pytest.mark.srs("SRS-033")
-def test_a_client_trickling_bytes_is_not_idle(serve: Serve) -> None:
-    """idle_timeout measures silence, not how long a line takes: a slow line completes."""
+def test_a_client_trickling_a_line_it_never_ends_is_idle(serve: Serve) -> None:
+    """idle_timeout counts time without a complete command: a trickle without LF is cut off."""
     running = serve(idle_timeout=0.5)
     with connect(running.port) as sock:
-        for byte in b"echo slow but steady\n":
-            sock.sendall(bytes([byte]))
-            time.sleep(0.03)  # the trickle itself: 21 bytes over ~0.6 s
-        assert read_exactly(sock, 16) == b"slow but steady\n"
-        sock.sendall(b"disconnect\n")
-        assert read_until_eof(sock) == b""
+        sock.sendall(b"echo first\n")
+        assert read_exactly(sock, 6) == b"first\n"
+        started = time.monotonic()
+        ended = False
+        for byte in b"echo a line that never ends" * 4:  # one byte every 50 ms: at most 5.4 s
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:  # reset: the server is gone already
+                ended = True
+                break
+            if not nothing_arrives(sock, 0.05):
+                ended = read_until_eof(sock) == b""
+                break
+        elapsed = time.monotonic() - started
+    assert ended, "the trickling client was never disconnected"
+    assert 0.45 < elapsed < 0.5 + 1.0
 
 
 @pytest.mark.srs("SRS-033")

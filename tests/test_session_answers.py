@@ -235,11 +235,6 @@ def test_the_stats_count_commands_invalid_and_overlong_lines_exactly(way: Way) -
 
 
 @pytest.mark.srs("SRS-009", "SRS-045")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lines after a closing line are framed, counted in stats.commands and lost at"
-    " EOF only as far as they came in the closing line's read: the split changes both counts",
-)
 @pytest.mark.parametrize("piece", [1, 4])
 @pytest.mark.parametrize(
     ("script", "options"),

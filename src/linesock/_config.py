@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from ._transcript import Transcript
 
 __all__ = [
+    "DEFAULT_AUTH_TIMEOUT",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
     "ClientConfig",
     "Handler",
@@ -48,6 +50,11 @@ DEFAULT_TIMEOUT: Final = 5.0
 #: up on the session.  A minute is far beyond any live client's hiccup, yet
 #: frees the only slot from a client that stopped reading.
 DEFAULT_WRITE_TIMEOUT: Final = 60.0
+
+#: How long a client that must present a token may take to do so, unless told.
+DEFAULT_AUTH_TIMEOUT: Final = 10.0
+#: How long a TLS client may take to complete its handshake, unless told.
+DEFAULT_TLS_HANDSHAKE_TIMEOUT: Final = 5.0
 
 #: The user's command handler: called with each command, returns its answer
 #: (or a ``concurrent.futures.Future`` / awaitable whose result is the answer).
@@ -76,8 +83,10 @@ class ServerConfig:
         max_line_bytes: the longest command, in bytes before its LF, CR included;
             a longer one is skipped as it streams in and answered like an
             undecodable one.
-        idle_timeout: seconds a client may stay silent before it is
-            disconnected; ``None`` waits forever.
+        idle_timeout: seconds a client may go without sending a complete
+            command before it is disconnected (bytes without an LF do not
+            count; a TLS record that stalls halfway neither); ``None`` waits
+            forever.  It also caps ``tls_handshake_timeout``.
         write_timeout: seconds an answer may wait for a client that does not
             read before the session is ended; ``None`` waits forever.
         on_invalid: answers an invalid line (default: the line ``invalid``).
@@ -102,6 +111,10 @@ class ServerConfig:
             is dropped), ``"cr"``, ``"crlf"``, or ``"any"`` of CR, LF and CRLF.
         answer_terminator: what ends each answer line: ``"lf"``, ``"crlf"``
             or ``"cr"``.
+        auth_timeout: with a token, seconds a client has from connecting to
+            authenticate before it is closed; ``None`` waits forever.
+        tls_handshake_timeout: seconds a TLS client has to complete its
+            handshake (at most ``idle_timeout``, when that is set).
     """
 
     encoding: str = "utf-8"
@@ -117,6 +130,8 @@ class ServerConfig:
     transcript: Transcript | str | os.PathLike[str] | None = field(default=None, repr=False)
     terminator: CommandTerminator = "lf"
     answer_terminator: AnswerTerminator = "lf"
+    auth_timeout: float | None = DEFAULT_AUTH_TIMEOUT
+    tls_handshake_timeout: float = DEFAULT_TLS_HANDSHAKE_TIMEOUT
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
@@ -127,10 +142,19 @@ class ServerConfig:
             )
         _check_seconds("idle_timeout", self.idle_timeout)
         _check_seconds("write_timeout", self.write_timeout)
+        _check_seconds("auth_timeout", self.auth_timeout)
+        _check_seconds("tls_handshake_timeout", self.tls_handshake_timeout)
         if self.backlog < 1:
             raise ValueError("backlog must be at least 1")
         if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
             raise ValueError("token must be non-empty, without spaces, CR or LF")
+
+    @property
+    def handshake_deadline(self) -> float:
+        """The seconds a TLS handshake may take: its timeout, capped by ``idle_timeout``."""
+        if self.idle_timeout is None:
+            return self.tls_handshake_timeout
+        return min(self.tls_handshake_timeout, self.idle_timeout)
 
 
 @dataclass
@@ -153,6 +177,8 @@ class ServerStats:
     """Sessions ended because the client did not take its answers in time."""
     auth_failures: int = 0
     """Sessions refused because the first command was not ``auth`` with the token."""
+    auth_timeouts: int = 0
+    """Sessions closed because the client did not authenticate within ``auth_timeout``."""
     http_refusals: int = 0
     """Sessions refused because the first line looked like HTTP."""
 

@@ -41,6 +41,7 @@ _HTTP_WARNING_INTERVAL: Final = 60.0
 # Endings that add to a counter of their own.
 _ENDING_COUNTERS: Final = {
     EndReason.IDLE: "idle_disconnects",
+    EndReason.AUTH_TIMEOUT: "auth_timeouts",
     EndReason.WRITE_TIMEOUT: "write_timeouts",
 }
 

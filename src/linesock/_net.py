@@ -17,7 +17,6 @@ __all__ = [
     "ACCEPT_ERROR_PAUSE",
     "LINGER_SECONDS",
     "STOP_GRACE",
-    "TLS_HANDSHAKE_TIMEOUT",
     "create_listener",
     "format_peer",
     "lookup_name",
@@ -36,8 +35,6 @@ LINGER_SECONDS: Final = 1.0
 #: a deferred answer, or one being computed on the event loop, to arrive)
 #: before it cuts the connection.
 STOP_GRACE: Final = 1.0
-#: A TLS client must finish its handshake within this many seconds.
-TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 #: After a failed ``accept`` (out of file descriptors, say) the server pauses
 #: this long instead of spinning on the error.
 ACCEPT_ERROR_PAUSE: Final = 0.1

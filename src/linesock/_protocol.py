@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 from ._access import Refusal, check_first_line
@@ -223,6 +223,11 @@ class Session:
         return self._answer(queued)
 
     @property
+    def awaiting_auth(self) -> bool:
+        """True while a token is required and the client has not sent its first line."""
+        return self._check_first_line and self.config.token is not None
+
+    @property
     def has_queued_stream(self) -> bool:
         """True while a streamed (iterator) answer still has lines to send."""
         return self._stream is not None
@@ -243,6 +248,8 @@ class Session:
             self._failed(command, error)
         else:
             self._add(out, result, command)
+        if self.closing is not None:  # the deferred answer raised SystemExit
+            self._drop_unrun(())
         if self._record and self._deferred_line is not None:
             self._observer.commands([self._deferred_line], out, [0])
         self._deferred_line = None
@@ -278,6 +285,7 @@ class Session:
             else:
                 self.stats.auth_failures += 1
             self._observer.refused(refusal, first)
+            self._drop_unrun(lines[1:])
             return _REFUSALS[refusal]
         if self.config.token is None:
             return self._answer(lines)
@@ -308,7 +316,7 @@ class Session:
                 del out[-1]
         return encode_lines(out, self._encoding, self._eol, self._bad_answer)
 
-    def _run(
+    def _run(  # noqa: C901 - the one hot loop, written out (see its docstring)
         self, lines: list[str | InvalidLine], out: list[str], all_text: bool, size: int = 0
     ) -> int:
         """Answer *lines* into *out*, which holds *size* characters; return its new size.
@@ -323,6 +331,9 @@ class Session:
         for line in remaining:
             if not all_text and isinstance(line, InvalidLine):
                 size += self._add(out, self._answer_invalid(line), "")
+                if self.closing is not None:  # on_invalid raised SystemExit
+                    self._drop_unrun(remaining)
+                    return size
             # The built-ins (_wire's PING, DISCONNECT, SHUTDOWN) are spelt out:
             # a constant costs less than a global per command.  They are
             # compared, not looked up: == looks at the length first, where a
@@ -332,6 +343,7 @@ class Session:
                 size += 5
             elif line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see above
                 self.closing = Closing.DISCONNECT if line == DISCONNECT else self._shutdown
+                self._drop_unrun(remaining)
                 return size
             else:
                 try:
@@ -339,6 +351,7 @@ class Session:
                 except BaseException as exc:
                     self._failed(line, exc)  # type: ignore[arg-type]
                     if self.closing is not None:  # SystemExit, KeyboardInterrupt: stop
+                        self._drop_unrun(remaining)
                         return size
                     continue
                 if type(result) is str and "\n" not in result:
@@ -351,7 +364,10 @@ class Session:
                     # A transcript records an iterator answer whole: no streaming then.
                     budget = None if self._record else OUTPUT_CHUNK - size
                     size += self._add(out, result, line, budget)  # type: ignore[arg-type]
-                    if self._stream is not None or self.closing is not None:
+                    if self.closing is not None:
+                        self._drop_unrun(remaining)
+                        return size
+                    if self._stream is not None:
                         self._queue = list(remaining)
                         return size
             if size > OUTPUT_CHUNK:
@@ -369,17 +385,55 @@ class Session:
             for index, line in enumerate(lines):
                 starts.append(len(out))
                 size = self._run([line], out, False, size)
-                if self.closing is not None or self.pending is not None or size > OUTPUT_CHUNK:
-                    if self.closing is None:
-                        self._queue = lines[index + 1 :]
+                if self.closing is not None:
+                    self._drop_unrun(lines[index + 1 :])
+                    break
+                if self.pending is not None or size > OUTPUT_CHUNK:
+                    self._queue = lines[index + 1 :]
                     break
         finally:
             self._out = None
         if self.pending is not None:
             starts.pop()  # the deferred command is reported once it is answered
+        if not out:
+            wire = b""
+        else:
+            try:
+                wire = self._eol.join([*out, ""]).encode(self._encoding)
+            except UnicodeEncodeError:
+                wire = b""
+            if not wire or not self._join_whole:  # lines were dropped: record what was sent
+                wire = encode_lines(out, self._encoding, self._eol, self._bad_answer)
+                out, starts = self._sendable(out, starts)
         if starts:
             self._observer.commands(lines, out, starts)
-        return self._encode(out) if out else b""
+        return wire
+
+    def _sendable(self, out: list[str], starts: list[int]) -> tuple[list[str], list[int]]:
+        """The answer lines that go on the wire, and where each command's now start."""
+        ends = [*starts[1:], len(out)]
+        kept: list[str] = []
+        kept_starts: list[int] = []
+        for start, end in zip(starts, ends, strict=True):
+            kept_starts.append(len(kept))
+            for item in out[start:end]:
+                if not (self._eol == "\r" and "\r" in item):
+                    try:
+                        item.encode(self._encoding)
+                    except UnicodeEncodeError:
+                        continue
+                    kept.append(item)
+        return kept, kept_starts
+
+    def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:
+        """Forget the commands a closing session will never run, and any partial line.
+
+        They are not counted as received: what a closed session counts must
+        not depend on how the client's bytes were split into reads.
+        """
+        self.stats.commands -= sum(1 for _ in lines) + len(self._queue)
+        self._queue = []
+        self.framer.feed_eof()
 
     def _defer(self, result: object, line: str | InvalidLine, remaining: object) -> None:
         """Hold a deferred answer as pending and queue the commands after it."""
@@ -436,7 +490,6 @@ class Session:
         if isinstance(error, (SystemExit, KeyboardInterrupt)):
             self.handler_exit = error
             self.closing = Closing.STOP
-            self._queue = []
             return
         self.stats.handler_errors += 1
         self._observer.handler_failed(command, error)

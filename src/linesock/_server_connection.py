@@ -34,7 +34,7 @@ from typing import Final
 
 from ._config import ServerConfig
 from ._lifecycle import ServedSession
-from ._net import LINGER_SECONDS, STOP_GRACE, TLS_HANDSHAKE_TIMEOUT
+from ._net import LINGER_SECONDS, STOP_GRACE
 from ._wire import EndReason
 
 __all__ = ["ServedConnection", "WriteTimeout"]
@@ -141,35 +141,33 @@ class ServedConnection:
     # -- the serving thread ---------------------------------------------
 
     def _start_tls(self, context: ssl.SSLContext) -> None:
-        """Wrap the client in TLS and shake hands within ``TLS_HANDSHAKE_TIMEOUT``."""
+        """Wrap the client in TLS and shake hands within the handshake timeout."""
         tls = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
         self.sock = tls
-        tls.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        tls.settimeout(self._config.handshake_deadline)
         tls.do_handshake()
         tls.settimeout(None)
 
     def _converse(self) -> EndReason:
         """Read, answer and write until the session ends; return why it ended."""
+        if self._config.idle_timeout is not None or self.served.session.awaiting_auth:
+            reason = self._converse_timed()
+            if reason is not None:
+                return reason
+        return self._converse_untimed()
+
+    def _converse_untimed(self) -> EndReason:
+        """The conversation with no deadline: one blocking read after another.
+
+        This loop runs once per read, once per round trip of a ping-pong
+        client: the common case (plain TCP, the send takes everything) is
+        written out here rather than in calls.
+        """
         client, buffer, session = self.sock, self._buffer, self.served.session
-        idle_timeout = self._config.idle_timeout
-        # An epoll object per session costs two system calls: only with a timeout.
-        idle_selector = None
-        if idle_timeout is not None:
-            idle_selector = selectors.DefaultSelector()
-            idle_selector.register(client, selectors.EVENT_READ)
-        # This loop runs once per read, once per round trip of a ping-pong
-        # client: the common case (plain TCP, the send takes everything) is
-        # written out here rather than in calls.
         recv_into, send, receive = client.recv_into, client.send, session.receive
         plain = not isinstance(client, ssl.SSLSocket)
         try:
             while True:
-                if (
-                    idle_selector is not None
-                    and not _has_buffered_input(client)
-                    and not idle_selector.select(idle_timeout)
-                ):
-                    return EndReason.IDLE
                 size = recv_into(buffer)
                 if size == 0:
                     return EndReason.CLIENT_CLOSED
@@ -196,8 +194,61 @@ class ServedConnection:
                     return EndReason.SERVER_STOPPING
         finally:
             self._sending = False
-            if idle_selector is not None:
-                idle_selector.close()
+
+    def _converse_timed(self) -> EndReason | None:
+        """The conversation while a deadline runs: ``idle_timeout``, or ``auth_timeout``.
+
+        ``idle_timeout`` counts from the last complete command (bytes that
+        trickle in without an LF do not reset it); ``auth_timeout`` from the
+        connection, until the client has authenticated.  Each read waits at
+        most until the nearer deadline, TLS records included (a blocking
+        TLS read with a timeout has one deadline for the whole record).
+        Returns None when no deadline is left to run (authenticated, and no
+        idle timeout): the untimed loop goes on.
+        """
+        client, buffer, session = self.sock, self._buffer, self.served.session
+        stats = session.stats
+        idle_timeout = self._config.idle_timeout
+        auth_deadline = math.inf
+        if session.awaiting_auth and self._config.auth_timeout is not None:
+            auth_deadline = time.monotonic() + self._config.auth_timeout
+        last_command = time.monotonic()
+        try:
+            while idle_timeout is not None or session.awaiting_auth:
+                idle_deadline = math.inf if idle_timeout is None else last_command + idle_timeout
+                deadline = min(idle_deadline, auth_deadline if session.awaiting_auth else math.inf)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return EndReason.IDLE if deadline == idle_deadline else EndReason.AUTH_TIMEOUT
+                client.settimeout(None if deadline == math.inf else left)
+                try:
+                    size = client.recv_into(buffer)
+                except TimeoutError:
+                    continue  # the deadline decides, at the top
+                if size == 0:
+                    return EndReason.CLIENT_CLOSED
+                before = stats.commands
+                ended = self._answer(session.receive(buffer, size))
+                if ended is not None:
+                    return ended
+                if stats.commands != before:
+                    last_command = time.monotonic()
+        finally:
+            client.settimeout(None)
+        return None
+
+    def _answer(self, out: bytes) -> EndReason | None:
+        """Send the answers of a read and those they release; say if the session ended."""
+        session = self.served.session
+        if out:
+            self.send(out)
+        if session.pending is not None or session.has_queued:
+            self._answer_the_rest()
+        if session.closing is not None:
+            return EndReason.CLIENT_CLOSED  # the served session tells which
+        if self._stopping.is_set():
+            return EndReason.SERVER_STOPPING
+        return None
 
     def _answer_the_rest(self) -> None:
         """Wait for deferred answers and answer queued commands until none is left."""

@@ -71,6 +71,7 @@ class EndReason(Enum):
     REFUSED = "the client was refused"
     HANDLER_STOP = "the handler asked the server to stop"
     IDLE = "the client was idle for idle_timeout"
+    AUTH_TIMEOUT = "the client did not authenticate within auth_timeout"
     WRITE_TIMEOUT = "the client took no answers for write_timeout"
     SERVER_STOPPING = "the server is stopping"
     CONNECTION_ERROR = "connection error"

@@ -78,13 +78,17 @@ class SessionProtocol(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._end_timer: asyncio.TimerHandle | None = None
+        self._auth_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio's calls ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Start the session (and the idle clock)."""
+        """Start the session (and the idle and authentication clocks)."""
         self.transport = cast("asyncio.Transport", transport)
         self._made = True
+        auth_timeout = self._config.auth_timeout
+        if self.session.awaiting_auth and auth_timeout is not None:
+            self._auth_timer = self._loop.call_later(auth_timeout, self._auth_check)
         if self._idle_timeout is not None:
             self._last_input = self._loop.time()
             self._idle_timer = self._loop.call_at(
@@ -93,8 +97,20 @@ class SessionProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete command in *data* with one write."""
-        if self._idle_timeout is not None:
+        if self._idle_timeout is None:
+            self._handle(data)
+        else:
+            self._note_input(data)
+
+    def _note_input(self, data: bytes) -> None:
+        """Handle *data* with the idle clock on: only a complete command restarts it."""
+        commands = self.session.stats.commands
+        self._handle(data)
+        if self.session.stats.commands != commands:
             self._last_input = self._loop.time()
+
+    def _handle(self, data: bytes) -> None:
+        """Answer every complete command in *data* (``data_received`` without the clock)."""
         session = self.session
         if self._deferred_task is not None:
             # An answer is pending: the session queues these commands.  Reading
@@ -140,7 +156,7 @@ class SessionProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop every timer and task, log why the session ended, and free the slot."""
-        for timer in (self._idle_timer, self._write_timer, self._end_timer):
+        for timer in (self._idle_timer, self._write_timer, self._end_timer, self._auth_timer):
             if timer is not None:
                 timer.cancel()
         if self._deferred_task is not None:
@@ -188,19 +204,7 @@ class SessionProtocol(asyncio.Protocol):
         session = self.session
         transport = self.transport
         while (pending := session.pending) is not None:
-            try:
-                if isinstance(pending, concurrent.futures.Future):
-                    result = await asyncio.wrap_future(pending)
-                else:
-                    result = await cast("Awaitable[object]", pending)
-            except asyncio.CancelledError:
-                if self.lost.done() or transport.is_closing():
-                    raise  # the session is over
-                out = session.resume()  # the answer itself was cancelled: there is none
-            except BaseException as exc:  # the handler's error, reported by the session
-                out = session.resume(error=exc)
-            else:
-                out = session.resume(result)
+            out = await self._resolve(pending)
             if transport.is_closing():
                 return
             if out:
@@ -216,6 +220,22 @@ class SessionProtocol(asyncio.Protocol):
         self._last_input = self._loop.time()
         self._continue_after_write()
         self._update_reading()
+
+    async def _resolve(self, pending: object) -> bytes:
+        """Await the pending answer and resume the session with it (or with its error)."""
+        session = self.session
+        try:
+            if isinstance(pending, concurrent.futures.Future):
+                result = await asyncio.wrap_future(pending)
+            else:
+                result = await cast("Awaitable[object]", pending)
+        except asyncio.CancelledError:
+            if self.lost.done() or self.transport.is_closing():
+                raise  # the session is over
+            return session.resume()  # the answer itself was cancelled: there is none
+        except BaseException as exc:  # the handler's error, reported by the session
+            return session.resume(error=exc)
+        return session.resume(result)
 
     # -- ending the session ---------------------------------------------------
 
@@ -298,6 +318,14 @@ class SessionProtocol(asyncio.Protocol):
             self._idle_timer = self._loop.call_at(deadline, self._idle_check)
             return
         self._reason, self._detail = EndReason.IDLE, f"{timeout} s"
+        self._ending = True
+        self._close_bounded()
+
+    def _auth_check(self) -> None:
+        """Close the session if the client has not authenticated within ``auth_timeout``."""
+        if self._ending or self.transport.is_closing() or not self.session.awaiting_auth:
+            return
+        self._reason, self._detail = EndReason.AUTH_TIMEOUT, f"{self._config.auth_timeout} s"
         self._ending = True
         self._close_bounded()
 

@@ -34,7 +34,6 @@ from .._lifecycle import ServedSession, ServerCore
 from .._net import (
     ACCEPT_ERROR_PAUSE,
     LINGER_SECONDS,
-    TLS_HANDSHAKE_TIMEOUT,
     create_listener,
     format_peer,
     lookup_name,
@@ -267,7 +266,7 @@ class AsyncServer:
                 lambda: protocol,
                 client,
                 ssl=tls,
-                ssl_handshake_timeout=None if tls is None else TLS_HANDSHAKE_TIMEOUT,
+                ssl_handshake_timeout=None if tls is None else self.config.handshake_deadline,
             )
         except (OSError, asyncio.TimeoutError) as exc:
             # The client left, or failed the TLS handshake, before it was served.
