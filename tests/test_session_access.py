@@ -32,15 +32,29 @@ def test_auth_with_the_token_is_answered_ok_and_the_session_proceeds(way: Way) -
     assert rig.stats.auth_failures == 0
 
 
-@pytest.mark.srs("SRS-065")
+@pytest.mark.srs("SRS-065", "SRS-161")
 @every_way
-def test_a_second_auth_line_is_an_ordinary_command(way: Way) -> None:
-    """Only the first line is checked: a later ``auth`` goes to the handler."""
+def test_a_later_auth_line_is_answered_by_the_server_never_the_handler(way: Way) -> None:
+    """After authentication, ``auth`` with the token is answered ``ok`` by the server itself."""
     rig = make_rig(token=TOKEN)
-    assert way.feed(rig.session, b"auth s3cret\nauth s3cret\n") == (
-        b"ok\nack:auth s3cret\n" + way.then()
+    assert way.feed(rig.session, b"auth s3cret\nauth s3cret\necho a\n") == (
+        b"ok\nok\na\n" + way.then()
     )
+    assert rig.handler.calls[:1] == ["echo a"]
     assert rig.observer.calls == [("authenticated",)]
+
+
+@pytest.mark.srs("SRS-161")
+@every_way
+def test_a_later_auth_line_with_a_wrong_token_refuses_the_session(way: Way) -> None:
+    """A wrong token after authentication: ``unauthorized``, and the session closes refused."""
+    rig = make_rig(token=TOKEN)
+    out = way.feed(rig.session, b"auth s3cret\necho a\nauth nope\necho never\n")
+    assert out == b"ok\na\nunauthorized\n"
+    assert rig.session.closing is Closing.REFUSED
+    assert "echo never" not in rig.handler.calls
+    assert not any("nope" in repr(call) for call in rig.observer.calls)
+    assert rig.stats.auth_failures == 1
 
 
 @pytest.mark.srs("SRS-066")

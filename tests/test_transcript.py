@@ -142,7 +142,7 @@ def test_a_transcript_object_is_shared_and_left_open(tmp_path: Path) -> None:
         for word in ("first", "second"):
             with Server(protocol_handler, transcript=transcript) as server:
                 converse(server.port, f"echo {word}\ndisconnect\n".encode())
-        assert not transcript._file.closed
+        assert transcript.is_open
     commands = [r["command"] for r in read_transcript(path) if "command" in r]
     assert commands == ["echo first", "disconnect", "echo second", "disconnect"]
 

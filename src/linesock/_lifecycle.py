@@ -30,14 +30,22 @@ from ._config import Handler, ServerConfig, ServerStats
 from ._framing import InvalidLine
 from ._protocol import Session, SessionObserver
 from ._transcript import Transcript
-from ._wire import Closing, EndReason
+from ._wire import AUTH_PREFIX, OK, Closing, EndReason
 
 __all__ = ["ServedSession", "ServerCore"]
 
 logger: Final = logging.getLogger("linesock")
 
-# The warning about HTTP clients is logged at most this often, in seconds.
-_HTTP_WARNING_INTERVAL: Final = 60.0
+# The warnings about HTTP clients and failed authentications are logged at
+# most this often, in seconds; the second counts what it did not log.
+_WARNING_INTERVAL: Final = 60.0
+# A failed authentication holds the slot this long before the next client is
+# served, doubling every _AUTH_DELAY_STEP failures within _WARNING_INTERVAL
+# of each other, up to _AUTH_DELAY_MAX: 300 guesses in a row take 3.5 s, ten
+# retries of a misconfigured client 50 ms.  A right token is never delayed.
+_AUTH_DELAY: Final = 0.005
+_AUTH_DELAY_STEP: Final = 100
+_AUTH_DELAY_MAX: Final = 1.0
 # Endings that add to a counter of their own.
 _ENDING_COUNTERS: Final = {
     EndReason.IDLE: "idle_disconnects",
@@ -62,6 +70,10 @@ class ServerCore:
         self.transcript: Transcript | None = None
         self._owns_transcript = False
         self._last_http_warning = -math.inf
+        self._last_auth_failure = -math.inf
+        self._last_auth_warning = -math.inf
+        self._recent_auth_failures = 0
+        self._unreported_auth_failures = 0
         #: The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server.
         self.handler_exit: BaseException | None = None
 
@@ -77,9 +89,46 @@ class ServerCore:
             self._owns_transcript = True
 
     def close(self) -> None:
-        """Close the transcript if :meth:`open` opened it."""
+        """Report the failed authentications not yet logged; close the transcript if owned."""
+        if self._unreported_auth_failures:
+            logger.warning(
+                "%d more clients failed to authenticate since the last warning",
+                self._unreported_auth_failures,
+            )
+            self._unreported_auth_failures = 0
         if self._owns_transcript and self.transcript is not None:
             self.transcript.close()
+
+    def reopen_transcript(self) -> None:
+        """Reopen the transcript at its path (after a logrotate-style rename, on SIGHUP)."""
+        if self.transcript is not None:
+            self.transcript.reopen()
+
+    def auth_failed(self) -> float:
+        """Count a failed authentication, log it (rate-limited); return the delay it costs."""
+        now = time.monotonic()
+        if now - self._last_auth_failure > _WARNING_INTERVAL:
+            self._recent_auth_failures = 0
+        self._last_auth_failure = now
+        self._recent_auth_failures += 1
+        if now - self._last_auth_warning >= _WARNING_INTERVAL:
+            self._last_auth_warning = now
+            if self._unreported_auth_failures:
+                logger.warning(
+                    "%d more clients failed to authenticate in the last minute; "
+                    "a client failed to authenticate: connection closed",
+                    self._unreported_auth_failures,
+                )
+            else:
+                logger.warning(
+                    "a client failed to authenticate: connection closed "
+                    "(further failures are counted and logged at most once a minute)"
+                )
+            self._unreported_auth_failures = 0
+        else:
+            self._unreported_auth_failures += 1
+        doublings = (self._recent_auth_failures - 1) // _AUTH_DELAY_STEP
+        return min(_AUTH_DELAY_MAX, _AUTH_DELAY * float(2**doublings))
 
     def begin(self, peer: str) -> ServedSession:
         """Count, log and record a new client session with the client at *peer*."""
@@ -90,7 +139,7 @@ class ServerCore:
     def warn_http(self, first: str | InvalidLine) -> None:
         """Log that a client spoke HTTP, at most once a minute."""
         now = time.monotonic()
-        if now - self._last_http_warning >= _HTTP_WARNING_INTERVAL:
+        if now - self._last_http_warning >= _WARNING_INTERVAL:
             self._last_http_warning = now
             shown = first if isinstance(first, str) else first.data
             logger.warning(
@@ -110,6 +159,8 @@ class ServedSession(SessionObserver):
         self._core: Final = core
         self._transcript: Final = core.transcript
         self._ended = False
+        #: How long the slot stays held after a failed authentication (see ``auth_failed``).
+        self.refusal_delay = 0.0
         if self._transcript is not None:
             self._transcript.event(number, "connect", peer=peer)
         #: The protocol state: feed it what the client sends.
@@ -163,9 +214,37 @@ class ServedSession(SessionObserver):
     def commands(
         self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
     ) -> None:
-        """Write a batch of commands and their answers to the transcript."""
-        if self._transcript is not None:
+        """Write a batch of commands and their answers to the transcript (never a token)."""
+        if self._transcript is None:
+            return
+        if self._core.config.token is not None:
+            lines, answers, starts = self._without_auth(lines, answers, starts)
+        if starts:
             self._transcript.commands(self.number, lines, answers, starts)
+
+    def _without_auth(
+        self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
+    ) -> tuple[Sequence[str | InvalidLine], Sequence[str], Sequence[int]]:
+        """The batch without its later ``auth`` lines, each recorded as an auth event instead."""
+        count = len(starts)
+        if not any(
+            isinstance(line, str) and line.startswith(AUTH_PREFIX) for line in lines[:count]
+        ):
+            return lines, answers, starts
+        ends = [*starts[1:], len(answers)]
+        kept_lines: list[str | InvalidLine] = []
+        kept_answers: list[str] = []
+        kept_starts: list[int] = []
+        for line, start, end in zip(lines[:count], starts, ends, strict=True):
+            if _is_auth(line):
+                result = "ok" if answers[start:end] == [OK] else "unauthorized"
+                assert self._transcript is not None
+                self._transcript.event(self.number, "auth", result=result)
+                continue
+            kept_starts.append(len(kept_answers))
+            kept_lines.append(line)
+            kept_answers += answers[start:end]
+        return kept_lines, kept_answers, kept_starts
 
     def invalid_line(self, line: InvalidLine) -> None:
         """Log an invalid line, escaped and cut short."""
@@ -189,6 +268,11 @@ class ServedSession(SessionObserver):
         if refusal is Refusal.HTTP:
             self._core.warn_http(first)
         else:
-            logger.warning("a client failed to authenticate: connection closed")
+            self.refusal_delay = self._core.auth_failed()
         if self._transcript is not None:
             self._transcript.event(self.number, "refused", reason=refusal.value)
+
+
+def _is_auth(line: str | InvalidLine) -> bool:
+    """Whether *line* is an ``auth`` command (which carries a token)."""
+    return isinstance(line, str) and line.startswith(AUTH_PREFIX)

@@ -29,6 +29,7 @@ always go out in command order.
 from __future__ import annotations
 
 import concurrent.futures
+import hmac
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
@@ -38,7 +39,7 @@ from ._answers import add_answer, encode_lines
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import ANSWER_TERMINATORS, create_framer
 from ._framing import InvalidLine
-from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
+from ._wire import AUTH_PREFIX, DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 
@@ -85,6 +86,10 @@ class SessionObserver:
         """The session was refused at its *first* line."""
 
 
+class _WrongToken(BaseException):
+    """Raised by the auth guard for a later ``auth`` line with a wrong token."""
+
+
 def _is_deferred(result: object) -> bool:
     """Tell whether a handler's result is a promise of an answer, not the answer."""
     return isinstance(result, concurrent.futures.Future) or inspect.isawaitable(result)
@@ -119,6 +124,7 @@ class Session:
         "_record",
         "_shutdown",
         "_stream",
+        "_user_handler",
         "closing",
         "config",
         "framer",
@@ -138,8 +144,10 @@ class Session:
         record: bool = False,
     ) -> None:
         """Start a session that answers with *handler* under *config*."""
-        self.handler: Final = handler
         self.config: Final = config
+        # With a token, a later "auth ..." line is the server's, never the handler's.
+        self._user_handler: Final = handler
+        self.handler: Final = handler if config.token is None else self._guard_auth
         self.stats: Final = ServerStats() if stats is None else stats
         self.framer: Final = create_framer(
             config.terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
@@ -443,6 +451,20 @@ class Session:
 
     # -- the rare paths ----------------------------------------------------
 
+    def _guard_auth(self, command: str) -> object:
+        """Answer an ``auth`` line after authentication; pass anything else to the handler.
+
+        The right token again is answered ``ok``; a wrong one ``unauthorized``,
+        and the session ends as a refused one does.
+        """
+        if not command.startswith(AUTH_PREFIX):
+            return self._user_handler(command)
+        assert self.config.token is not None
+        offered = command[len(AUTH_PREFIX) :].encode()
+        if hmac.compare_digest(offered, self.config.token.encode()):
+            return OK
+        raise _WrongToken
+
     def _answer_invalid(self, line: InvalidLine) -> object:
         """Count an invalid line, report it, and ask the ``on_invalid`` hook for its answer."""
         if line.reason == "overlong":
@@ -487,6 +509,13 @@ class Session:
         answers before it, and the server stops.  Anything else raised,
         ``GeneratorExit`` and other ``BaseException`` included, is an error.
         """
+        if isinstance(error, _WrongToken):
+            if self._out is not None:
+                self._out.append(UNAUTHORIZED)
+            self.closing = Closing.REFUSED
+            self.stats.auth_failures += 1
+            self._observer.refused(Refusal.UNAUTHORIZED, AUTH_PREFIX.rstrip())
+            return
         if isinstance(error, (SystemExit, KeyboardInterrupt)):
             self.handler_exit = error
             self.closing = Closing.STOP

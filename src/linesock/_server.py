@@ -113,6 +113,14 @@ class Server:
         """True while a client's session is being served (from accept to close)."""
         return self._connection is not None
 
+    def reopen_transcript(self) -> None:
+        """Reopen the transcript at its path (after a logrotate-style rename; on SIGHUP).
+
+        Safe from any thread (the asyncio server's: from the loop), never from a
+        signal handler: it takes the transcript's lock.
+        """
+        self._core.reopen_transcript()
+
     @property
     def handler_exit(self) -> BaseException | None:
         """The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server."""

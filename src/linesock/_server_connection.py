@@ -105,6 +105,8 @@ class ServedConnection:
                 reason = EndReason.CONNECTION_ERROR
             detail = str(exc) or type(exc).__name__
         finally:
+            if served.refusal_delay:
+                self._stopping.wait(served.refusal_delay)  # the price of a wrong token
             if served.lingers or self._stopping.is_set():
                 _linger_and_close(self.sock, self._buffer)
             else:

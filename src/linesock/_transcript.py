@@ -25,7 +25,9 @@ batch, flushed so that a crash loses nothing already answered.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -38,6 +40,8 @@ from ._errors import TranscriptError
 from ._framing import InvalidLine
 
 __all__ = ["Transcript", "TranscriptRecord", "read_transcript"]
+
+logger: Final = logging.getLogger("linesock")
 
 #: One parsed transcript line.
 TranscriptRecord = dict[str, Any]
@@ -85,17 +89,42 @@ class Transcript:
                 message names it.
         """
         self.path: Final = Path(path)
-        try:
-            self._file: IO[str] = self.path.open("a", encoding="utf-8")
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise TranscriptError(f"cannot open the transcript {self.path}: {reason}") from exc
+        self._file: IO[str] | None = _open_for_appending(self.path)
         self._lock = threading.Lock()
+        #: Records that could not be written since the file failed (see :meth:`reopen`).
+        self.dropped_records = 0
+
+    @property
+    def is_open(self) -> bool:
+        """True while records are written: not closed, and not failed since the last reopen."""
+        return self._file is not None
 
     def close(self) -> None:
-        """Flush and close the file."""
+        """Flush and close the file (a failure to flush is logged, never raised)."""
         with self._lock:
-            self._file.close()
+            file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as exc:
+                _log_failure(self.path, exc, "closing it")
+
+    def reopen(self) -> None:
+        """Close the file and open its path anew: after a logrotate-style rename, or a failure.
+
+        Servers call this on SIGHUP (``linesock serve``), outside the signal
+        handler.  If the path cannot be opened, the failure is logged once and
+        records are dropped until the next reopen.
+        """
+        self.close()
+        try:
+            file = _open_for_appending(self.path)
+        except TranscriptError as exc:
+            logger.error("%s: records are dropped until the next reopen", exc)
+            return
+        with self._lock:
+            self._file = file
+            self.dropped_records = 0
 
     def __enter__(self) -> Transcript:
         """Use the transcript in a ``with`` block; it closes at the end."""
@@ -165,11 +194,48 @@ class Transcript:
         return f'"command":{_quote(line)}'
 
     def _write(self, text: str) -> None:
-        """Append *text* and flush it to the OS."""
+        """Append *text* and flush it to the OS; on failure, log once and drop from then on.
+
+        A transcript that cannot be written (a full disk, ``/dev/full``) must
+        not take the server down or hang it: serving goes on, one ERROR line
+        names the file, and records are counted in :attr:`dropped_records`
+        until :meth:`reopen` succeeds.
+        """
         with self._lock:
-            if not self._file.closed:
-                self._file.write(text)
-                self._file.flush()
+            file = self._file
+            if file is None:
+                self.dropped_records += 1
+                return
+            try:
+                file.write(text)
+                file.flush()
+            except OSError as exc:
+                self._file = None
+                self.dropped_records += 1
+                _log_failure(self.path, exc, "writing to it")
+                with contextlib.suppress(OSError):
+                    file.close()  # the unwritten text goes with it: memory stays flat
+
+
+def _open_for_appending(path: Path) -> IO[str]:
+    """Open *path* for appending, or raise ``TranscriptError`` naming it."""
+    try:
+        return path.open("a", encoding="utf-8")
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise TranscriptError(f"cannot open the transcript {path}: {reason}") from exc
+
+
+def _log_failure(path: Path, exc: OSError, doing: str) -> None:
+    """Log, once per failure, that the transcript could not be written."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    logger.error(
+        "cannot write the transcript %s (%s, %s): serving goes on without it; "
+        "records are dropped until it is reopened (SIGHUP)",
+        path,
+        reason,
+        doing,
+    )
 
 
 def read_transcript(path: str | os.PathLike[str]) -> Iterator[TranscriptRecord]:

@@ -279,6 +279,11 @@ class SessionProtocol(asyncio.Protocol):
         self._ending = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        delay, self.served.refusal_delay = self.served.refusal_delay, 0.0
+        if delay:  # the price of a wrong token: the slot stays held a while
+            self._pause_reading_now()
+            self._end_timer = self._loop.call_later(delay, self._end_session)
+            return
         if self._eof or not transport.can_write_eof():  # TLS cannot half-close
             self._close_bounded()
             return
@@ -303,6 +308,12 @@ class SessionProtocol(asyncio.Protocol):
                 transport.resume_reading()
             else:
                 transport.pause_reading()
+
+    def _pause_reading_now(self) -> None:
+        """Stop reading from the client (until the connection closes)."""
+        if self._reading and not self._eof and not self.transport.is_closing():
+            self._reading = False
+            self.transport.pause_reading()
 
     def _idle_check(self) -> None:
         """End the session if the client has been silent for ``idle_timeout``."""

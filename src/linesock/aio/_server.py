@@ -108,6 +108,14 @@ class AsyncServer:
             raise RuntimeError("the server is not listening; create it with start_server()")
         return self._address
 
+    def reopen_transcript(self) -> None:
+        """Reopen the transcript at its path (after a logrotate-style rename; on SIGHUP).
+
+        Safe from any thread (the asyncio server's: from the loop), never from a
+        signal handler: it takes the transcript's lock.
+        """
+        self._core.reopen_transcript()
+
     @property
     def handler_exit(self) -> BaseException | None:
         """The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server."""

@@ -33,6 +33,7 @@ from .._importer import HandlerImportError, import_handler
 from ._loops import EVENT_LOOPS, event_loop_factory, run_on_new_loop
 from ._options import Subparsers, port_number, set_command
 from ._reporting import (
+    EXIT_ERROR,
     EXIT_HANDLER_IMPORT,
     EXIT_OK,
     EXIT_USAGE,
@@ -147,18 +148,34 @@ def run_serve(settings: ServeSettings) -> int:
     host, port = settings.host, settings.port
     with _logging_to_stderr(settings.verbosity):
         if new_event_loop is None:
-            stats = _serve_threaded(handler, host, port, options)
+            stats, handler_exit = _serve_threaded(handler, host, port, options)
         else:
-            stats = run_on_new_loop(
+            stats, handler_exit = run_on_new_loop(
                 new_event_loop, lambda: _serve_on_event_loop(handler, host, port, options)
             )
         logger.info("stopped; %s", _describe_stats(stats))
-    return EXIT_OK
+    return exit_status(handler_exit)
+
+
+def exit_status(handler_exit: BaseException | None) -> int:
+    """The exit status after serving: a handler's ``SystemExit`` code, else 0.
+
+    A handler that raises ``SystemExit(N)`` stops the server and makes
+    ``linesock serve`` exit with N (``sys.exit()`` rules: None is 0, a
+    message is printed and is 1); ``KeyboardInterrupt`` is a stop, like
+    Ctrl-C: 0.
+    """
+    if not isinstance(handler_exit, SystemExit) or handler_exit.code is None:
+        return EXIT_OK
+    if isinstance(handler_exit.code, int):
+        return handler_exit.code
+    print(handler_exit.code, file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _serve_threaded(
     handler: Handler, host: str, port: int, options: dict[str, object]
-) -> ServerStats:
+) -> tuple[ServerStats, BaseException | None]:
     """Serve with the threaded :class:`~linesock.Server` in this thread until it stops."""
     with reporting_start_failures(host, port):
         server = Server(handler, host, port, **options)
@@ -166,12 +183,12 @@ def _serve_threaded(
         listen_or_fail(server, host, port)
         _announce(server.address)
         stopper.serve_forever()
-    return server.stats
+    return server.stats, server.handler_exit
 
 
 async def _serve_on_event_loop(
     handler: Handler, host: str, port: int, options: dict[str, object]
-) -> ServerStats:
+) -> tuple[ServerStats, BaseException | None]:
     """Start the asyncio server, announce it and serve until closed, a signal or ``shutdown``."""
     from ..aio import start_server  # noqa: PLC0415  (asyncio only for --loop)
 
@@ -181,7 +198,7 @@ async def _serve_on_event_loop(
         _announce(server.address)
         stopper.serve(server)
         await server.serve_forever()
-    return server.stats
+    return server.stats, server.handler_exit
 
 
 def _announce(address: tuple[str, int]) -> None:

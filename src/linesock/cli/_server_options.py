@@ -19,10 +19,16 @@ import dataclasses
 from dataclasses import dataclass
 
 from .. import ServerConfig
-from .._config import DEFAULT_WRITE_TIMEOUT
+from .._config import DEFAULT_AUTH_TIMEOUT, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_WRITE_TIMEOUT
 from .._credentials import create_server_ssl_context, read_token
 from .._framing import DEFAULT_MAX_LINE_BYTES
-from ._options import add_token_option, check_certificate_pair, positive_int, seconds_or_none
+from ._options import (
+    add_token_option,
+    check_certificate_pair,
+    positive_int,
+    seconds,
+    seconds_or_none,
+)
 from ._reporting import EXIT_USAGE, CommandFailed, failing_on_unusable_files
 
 __all__ = [
@@ -61,6 +67,24 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="end a session whose answers the client has not taken for S seconds, "
         f"or 'none' (default: {DEFAULT_WRITE_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--auth-timeout",
+        dest="auth_timeout",
+        type=seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="with a token, close a client that has not authenticated S seconds after "
+        f"connecting, or 'none' (default: {DEFAULT_AUTH_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--tls-handshake-timeout",
+        dest="tls_handshake_timeout",
+        type=seconds,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="close a TLS client that has not completed its handshake within S seconds, "
+        f"or --idle-timeout if shorter (default: {DEFAULT_TLS_HANDSHAKE_TIMEOUT:g})",
     )
     group.add_argument(
         "--no-remote-shutdown",

@@ -37,10 +37,18 @@ if TYPE_CHECKING:
     from .. import Server
     from ..aio import AsyncServer
 
-__all__ = ["STOP_SIGNALS", "LoopSignalStopper", "ThreadedSignalStopper", "exit_now"]
+__all__ = [
+    "REOPEN_SIGNAL",
+    "STOP_SIGNALS",
+    "LoopSignalStopper",
+    "ThreadedSignalStopper",
+    "exit_now",
+]
 
 #: The signals that stop ``serve``.
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+#: The signal that makes ``serve`` reopen its transcript (the logrotate convention).
+REOPEN_SIGNAL: Final = signal.SIGHUP
 # Written to the signal watcher's socket to end it; no signal has number 0.
 _WATCHER_EXIT: Final = b"\0"
 # What signal.signal() returns: the handler it replaced.
@@ -89,7 +97,7 @@ class ThreadedSignalStopper:
             return self
         reader, writer = self._wakeup = socket.socketpair()
         writer.setblocking(False)  # set_wakeup_fd requires it
-        for number in STOP_SIGNALS:
+        for number in (*STOP_SIGNALS, REOPEN_SIGNAL):
             self._previous_handlers[number] = signal.signal(number, _ignore_signal)
         self._previous_wakeup_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
         self._watcher = threading.Thread(
@@ -133,6 +141,11 @@ class ThreadedSignalStopper:
                     return
                 if number in STOP_SIGNALS:  # not those the handler's code may catch
                     self._on_signal(signal.Signals(number).name)
+                elif number == REOPEN_SIGNAL:
+                    # Here, on the watcher thread: never inside the signal handler,
+                    # which could interrupt a transcript write holding its lock.
+                    logger.info("SIGHUP received: reopening the transcript")
+                    self.server.reopen_transcript()
 
     def _on_signal(self, name: str) -> None:
         """Start stopping the server; exit at once on a second signal."""
@@ -198,11 +211,24 @@ class LoopSignalStopper:
             signal.signal(number, handler)
 
     def serve(self, server: AsyncServer) -> None:
-        """Close *server* on a signal from now on; at once if one came already."""
+        """Close *server* on a signal from now on; at once if one came already.
+
+        SIGHUP makes it reopen its transcript, on the loop (never inside the
+        signal handler, which could interrupt a write holding its lock).
+        """
         self._server = server
+        if self._loop is not None:
+            self._previous_handlers.setdefault(REOPEN_SIGNAL, signal.getsignal(REOPEN_SIGNAL))
+            self._loop.add_signal_handler(REOPEN_SIGNAL, self._reopen)
         if self.signal_name is not None:
             logger.info("%s received before serving began: stopping", self.signal_name)
             server.close()
+
+    def _reopen(self) -> None:
+        """Reopen the server's transcript (on the loop)."""
+        if self._server is not None:
+            logger.info("SIGHUP received: reopening the transcript")
+            self._server.reopen_transcript()
 
     def _count(self, number: int, frame: FrameType | None) -> None:
         """Count the stop signals, in the interpreter's handler; exit at once on the second."""
