@@ -58,6 +58,8 @@ class RunningServer:
     """File descriptors open in the process the server runs in."""
     output: list[str] = field(default_factory=list)
     """What a server process wrote to stderr, once it stopped."""
+    exit_code: int | None = None
+    """A server process's exit status, once it stopped."""
 
     def counters(self) -> ServerStats | None:
         """The server's counters; None only for the front ends of :data:`NO_COUNTERS`.
@@ -183,6 +185,8 @@ _CLI_FLAGS: dict[str, str] = {
     "transcript": "--transcript",
     "terminator": "--terminator",
     "answer_terminator": "--answer-terminator",
+    "auth_timeout": "--auth-timeout",
+    "tls_handshake_timeout": "--tls-handshake-timeout",
 }
 
 
@@ -257,6 +261,7 @@ def _wait_process(process: subprocess.Popen[str], running: RunningServer, timeou
     except subprocess.TimeoutExpired:
         return False
     running.output.append(err)
+    running.exit_code = process.returncode
     return True
 
 
@@ -272,13 +277,6 @@ def _stop_process(process: subprocess.Popen[str], running: RunningServer) -> Non
 
 
 # -- compat: the socket-oneline compatible server ------------------------------
-
-#: Why compat answers out of order in the cases the protocol suite skips for it.
-COMPAT_REORDERS = (
-    "compat answers through OnelineServer.send(), which writes at once, while the server's "
-    "own pong waits for the end of the read: a ping before a command in one read reaches "
-    "the client after that command's answer (see linesock.compat's send path)"
-)
 
 
 def start_compat(handler_name: str, **options: Any) -> RunningServer:

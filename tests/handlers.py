@@ -9,14 +9,32 @@ server received and did:
 * ``raise``: raises, to show a failing handler leaves the session alive;
 * ``lf``: answers one string holding LF, a programming error the server drops;
 * ``sleep S``: sleeps S seconds, then answers ``slept``;
+* ``big N``: one line of N ``x``;
+* ``stream N``: a generator of N lines ``s1`` ... ``sN``;
+* ``exit N``, ``interrupt``, ``generatorexit``, ``baseexception``: raise
+  ``SystemExit(N)``, ``KeyboardInterrupt``, ``GeneratorExit``, a bare
+  ``BaseException``;
 * anything else: ``ack:`` followed by the command exactly as received.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from linesock import Answer
+
+#: What the raising verbs raise.
+RAISED: dict[str, type[BaseException]] = {
+    "interrupt": KeyboardInterrupt,
+    "generatorexit": GeneratorExit,
+    "baseexception": BaseException,
+}
+
+
+def _stream(count: int) -> Iterator[str]:
+    for number in range(1, count + 1):
+        yield f"s{number}"
 
 
 def protocol_handler(command: str) -> Answer:
@@ -35,4 +53,17 @@ def protocol_handler(command: str) -> Answer:
     if verb == "sleep":
         time.sleep(float(rest))
         return "slept"
+    return _more(verb, rest, command)
+
+
+def _more(verb: str, rest: str, command: str) -> Answer:
+    """The verbs for long answers and for handlers that raise what is not an Exception."""
+    if verb == "big":
+        return "x" * int(rest)
+    if verb == "stream":
+        return _stream(int(rest))
+    if verb == "exit":
+        raise SystemExit(int(rest))
+    if verb in RAISED:
+        raise RAISED[verb]("the test asked the handler to raise this")
     return f"ack:{command}"

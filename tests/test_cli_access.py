@@ -31,7 +31,10 @@ from test_cli import (
 
 TOKEN = "rig-42-Secret"
 # What a server logs (at WARNING, so without -v too) when it refuses a client.
-REFUSED = "WARNING linesock: a client failed to authenticate: connection closed"
+REFUSED = (
+    "WARNING linesock: a client failed to authenticate: connection closed "
+    "(further failures are counted and logged at most once a minute)"
+)
 
 
 @dataclasses.dataclass(frozen=True)

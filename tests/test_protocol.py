@@ -5,8 +5,7 @@ serve`` process, and the socket-oneline compatible ``linesock.compat``
 server) through the ``serve`` fixture, and checks the exact bytes on the wire
 with raw sockets, so no client library can hide a fault.  A rule compat
 cannot meet by design is skipped for it with the reason: a server option its
-``start()`` does not take (the starter skips), or an answer order its
-``send()`` does not keep (:func:`skip_if_compat_reorders`).
+``start()`` does not take (the starter skips).
 """
 
 from __future__ import annotations
@@ -17,19 +16,13 @@ from collections.abc import Callable
 
 import pytest
 
-from frontends import COMPAT, COMPAT_REORDERS, FRONT_ENDS, RunningServer, serve_fixture
+from frontends import COMPAT, FRONT_ENDS, RunningServer, serve_fixture
 from support import connect, converse, nothing_arrives, read_exactly, read_until_eof
 
 Serve = Callable[..., RunningServer]
 
 #: ``serve`` for this module: every front end of the other suites, and compat.
 serve = serve_fixture({**FRONT_ENDS, **COMPAT})
-
-
-def skip_if_compat_reorders(running: RunningServer) -> None:
-    """Skip on compat a test that sends ping before another command in one write."""
-    if running.front_end == "compat":
-        pytest.skip(COMPAT_REORDERS)
 
 
 # -- Rule 1: TCP, one server per port, port 0 picks a free port -------------
@@ -346,7 +339,6 @@ def test_a_client_that_connects_and_leaves_silently_frees_the_slot(serve: Serve)
 def test_a_raising_handler_answers_nothing_and_the_session_goes_on(serve: Serve) -> None:
     """A handler exception sends no line; the next commands are answered as usual."""
     running = serve()
-    skip_if_compat_reorders(running)
     assert converse(running.port, b"raise\nping\necho after\ndisconnect\n") == b"pong\nafter\n"
     if (stats := running.counters()) is not None:
         assert stats.handler_errors == 1
@@ -486,7 +478,6 @@ def test_instrument_commands_that_start_like_http_methods_are_served(
 def test_http_words_after_the_first_line_are_ordinary_commands(serve: Serve) -> None:
     """Only the first line is checked for HTTP; later lines go to the handler."""
     running = serve()
-    skip_if_compat_reorders(running)
     assert converse(running.port, b"ping\nGET /x HTTP/1.1\ndisconnect\n") == (
         b"pong\nack:GET /x HTTP/1.1\n"
     )

@@ -262,6 +262,21 @@ class SessionProtocol(asyncio.Protocol):
         self.transport.close()
         self._abort_later(LINGER_SECONDS)
 
+    def _close_quiet_client(self) -> None:
+        """Close a client whose time ran out (idle, no auth): on TLS, abort at once.
+
+        It is the client's turn, so every answer is written: there is nothing
+        to flush, and a TLS close would wait for a close_notify that a
+        stalled client never sends.
+        """
+        transport = self.transport
+        if transport.get_extra_info("sslcontext") is not None and not (
+            transport.get_write_buffer_size()
+        ):
+            transport.abort()
+        else:
+            self._close_bounded()
+
     def _abort_later(self, delay: float) -> None:
         """Abort the connection in *delay* seconds unless it is lost by then."""
         if self._end_timer is not None:
@@ -330,7 +345,7 @@ class SessionProtocol(asyncio.Protocol):
             return
         self._reason, self._detail = EndReason.IDLE, f"{timeout} s"
         self._ending = True
-        self._close_bounded()
+        self._close_quiet_client()
 
     def _auth_check(self) -> None:
         """Close the session if the client has not authenticated within ``auth_timeout``."""
@@ -338,7 +353,7 @@ class SessionProtocol(asyncio.Protocol):
             return
         self._reason, self._detail = EndReason.AUTH_TIMEOUT, f"{self._config.auth_timeout} s"
         self._ending = True
-        self._close_bounded()
+        self._close_quiet_client()
 
     def _write_timed_out(self) -> None:
         """The client took no answers for ``write_timeout``: abort the connection."""
