@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import ssl
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from linesock._errors import TranscriptError
 from linesock.cli import EXIT_ERROR, EXIT_USAGE, main
 from linesock.cli._reporting import CommandFailed
 from linesock.cli._serve import reporting_start_failures
+from support import WAIT, wait_until
 from test_cli import (
     Finished,
     background_server,
@@ -246,3 +248,29 @@ def test_replay_checks_the_certificate_against_the_server_hostname(
     )
     assert unnamed.returncode == EXIT_ERROR
     assert "certificate" in unnamed.stderr
+
+
+@pytest.mark.srs("SRS-165")
+@pytest.mark.parametrize("loop", [[], ["--loop", "asyncio"]], ids=["threaded", "asyncio"])
+def test_sighup_reopens_the_transcript_after_a_logrotate_rename(
+    tmp_path: Path, loop: list[str]
+) -> None:
+    """Renamed, then SIGHUP: the next session goes to a new file at the transcript's path."""
+    path = tmp_path / "rig.jsonl"
+    rotated = tmp_path / "rig.jsonl.1"
+    with serving("cli_handler:handler", "--port", "0", "--transcript", str(path), *loop) as server:
+        with connect(server.port) as sock:
+            sock.sendall(b"echo before\ndisconnect\n")
+            assert read_until_closed(sock) == b"before\n"
+        path.rename(rotated)
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_until(path.exists), "SIGHUP did not reopen the transcript"
+        with connect(server.port) as sock:
+            sock.sendall(b"echo after\ndisconnect\n")
+            assert read_until_closed(sock) == b"after\n"
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(WAIT) == 0
+    old = [r.get("command") for r in records_without_time_and_peer(rotated)]
+    new = [r.get("command") for r in records_without_time_and_peer(path)]
+    assert "echo before" in old and "echo after" not in old
+    assert "echo after" in new and "echo before" not in new
