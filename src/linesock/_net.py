@@ -6,6 +6,7 @@ outside the protocol itself (see docs/reliability.md).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -16,7 +17,10 @@ from ._config import ServerConfig
 __all__ = [
     "ACCEPT_ERROR_PAUSE",
     "LINGER_SECONDS",
+    "QUICK_ACK",
     "STOP_GRACE",
+    "TCP_FAMILIES",
+    "ack_now",
     "create_listener",
     "format_peer",
     "lookup_name",
@@ -26,6 +30,10 @@ __all__ = [
 
 logger: Final = logging.getLogger("linesock")
 
+#: The address families that speak TCP (a Unix socket takes no TCP options).
+TCP_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6})
+#: ``TCP_QUICKACK`` where the platform has it (Linux), else None.
+QUICK_ACK: Final[int | None] = getattr(socket, "TCP_QUICKACK", None)
 #: After ``disconnect`` (or a refusal) the server waits this long, at most,
 #: for the client to close its side, discarding what it still sends, so that
 #: closing with unread data does not reset the connection before the client
@@ -70,8 +78,23 @@ def format_peer(peer: Any) -> str:
 
 def set_nodelay(sock: socket.socket) -> None:
     """Turn Nagle's algorithm off on a TCP socket: every answer goes out at once."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
+    if sock.family in TCP_FAMILIES:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def ack_now(sock: socket.socket) -> None:
+    """Have the kernel acknowledge what it received at once, not ~40 ms later (Linux).
+
+    A client that leaves Nagle's algorithm on (pyvisa-py does) holds its
+    next write until the last one is acknowledged; the kernel delays that
+    ACK hoping to carry it on an answer.  After a read whose commands
+    produced no answer (a setter), nothing will carry it: ``TCP_QUICKACK``
+    sends it now.  It is a one-shot flag, so it is set after each such read.
+    Elsewhere (no ``TCP_QUICKACK``) this does nothing.
+    """
+    if QUICK_ACK is not None and sock.family in TCP_FAMILIES:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, QUICK_ACK, 1)
 
 
 def warn_if_exposed(address: str, config: ServerConfig) -> None:

@@ -23,6 +23,7 @@ import threading
 from types import TracebackType
 from typing import Any, Final
 
+from ._closer import LingeringCloser
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
 from ._lifecycle import ServedSession, ServerCore
 from ._net import (
@@ -88,6 +89,7 @@ class Server:
         # The one read buffer, reused by every session (one is served at a
         # time): no 256 KiB allocation, nor its page faults, per client.
         self._buffer = bytearray(READ_SIZE)
+        self._closer = LingeringCloser()
 
     # -- what callers use -------------------------------------------------
 
@@ -291,7 +293,14 @@ class Server:
                 client.close()
                 return None
             served = self._core.begin(format_peer(peer))
-            connection = ServedConnection(served, client, self.config, self._buffer, self._stopping)
+            connection = ServedConnection(
+                served,
+                client,
+                config=self.config,
+                buffer=self._buffer,
+                stopping=self._stopping,
+                closer=self._closer,
+            )
             self._connection = connection
         try:
             connection.serve()
@@ -306,5 +315,6 @@ class Server:
             for sock in (self._listener, self._wake_reader, self._wake_writer):
                 if sock is not None:
                     sock.close()
+        self._closer.shutdown()
         self._core.close()
         logger.info("stopped listening")

@@ -32,13 +32,15 @@ import threading
 import time
 from typing import Final
 
+from ._closer import LingeringCloser
 from ._config import ServerConfig
 from ._lifecycle import ServedSession
-from ._net import LINGER_SECONDS, STOP_GRACE
+from ._net import QUICK_ACK, STOP_GRACE, TCP_FAMILIES, ack_now
 from ._wire import EndReason
 
 __all__ = ["ServedConnection", "WriteTimeout"]
 
+_TCP: Final = socket.IPPROTO_TCP
 # Lets ``send`` fail at once instead of blocking where the platform has it.
 _DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
 # How often a send to a lagging client looks whether stop() was called.
@@ -65,15 +67,18 @@ class ServedConnection:
         config: the server's settings.
         buffer: the server's reused read buffer.
         stopping: tells whether the server was asked to stop.
+        closer: closes the connection the lingering way, off the serving path.
     """
 
     def __init__(
         self,
         served: ServedSession,
         client: socket.socket,
+        *,
         config: ServerConfig,
         buffer: bytearray,
         stopping: threading.Event,
+        closer: LingeringCloser,
     ) -> None:
         """Take over the accepted *client*; nothing is read until :meth:`serve`."""
         self.served: Final = served
@@ -81,6 +86,7 @@ class ServedConnection:
         self._config: Final = config
         self._buffer: Final = buffer
         self._stopping: Final = stopping
+        self._closer: Final = closer
         self._deferred_done = threading.Event()
         self._push_lock: threading.Lock | None = None
         self._sending = False
@@ -108,7 +114,7 @@ class ServedConnection:
             if served.refusal_delay:
                 self._stopping.wait(served.refusal_delay)  # the price of a wrong token
             if served.lingers or self._stopping.is_set():
-                _linger_and_close(self.sock, self._buffer)
+                self._closer.close(self.sock)  # off the serving path: see _closer
             else:
                 self.sock.close()
         if reason is EndReason.CLIENT_CLOSED:
@@ -158,7 +164,7 @@ class ServedConnection:
                 return reason
         return self._converse_untimed()
 
-    def _converse_untimed(self) -> EndReason:
+    def _converse_untimed(self) -> EndReason:  # noqa: C901 - the hot loop, written out
         """The conversation with no deadline: one blocking read after another.
 
         This loop runs once per read, once per round trip of a ping-pong
@@ -168,6 +174,7 @@ class ServedConnection:
         client, buffer, session = self.sock, self._buffer, self.served.session
         recv_into, send, receive = client.recv_into, client.send, session.receive
         plain = not isinstance(client, ssl.SSLSocket)
+        quick_ack = QUICK_ACK if client.family in TCP_FAMILIES else None
         try:
             while True:
                 size = recv_into(buffer)
@@ -188,6 +195,10 @@ class ServedConnection:
                     else:
                         self._sending = False
                         self.send(out)
+                elif quick_ack is not None:
+                    # No answer to carry the ACK: send it now, or a client that
+                    # leaves Nagle on waits ~40 ms to send its next command.
+                    client.setsockopt(_TCP, quick_ack, 1)
                 if session.pending is not None or session.has_queued:
                     self._answer_the_rest()
                 if session.closing is not None:
@@ -244,6 +255,8 @@ class ServedConnection:
         session = self.served.session
         if out:
             self.send(out)
+        else:
+            ack_now(self.sock)
         if session.pending is not None or session.has_queued:
             self._answer_the_rest()
         if session.closing is not None:
@@ -353,25 +366,3 @@ class ServedConnection:
 def _has_buffered_input(client: socket.socket) -> bool:
     """Whether TLS has decrypted input waiting that the socket will not signal."""
     return isinstance(client, ssl.SSLSocket) and client.pending() > 0
-
-
-def _linger_and_close(client: socket.socket, buffer: bytearray) -> None:
-    """Close after a ``disconnect``: send FIN, discard what the client still sends, close.
-
-    Closing a socket with unread input makes the kernel reset the connection,
-    which can destroy answers the client has not read yet.  So the server
-    half-closes, reads until the client closes too (at most ``LINGER_SECONDS``),
-    and only then closes.  What it discards goes into *buffer*, the reused read
-    buffer (``recv(READ_SIZE)`` would allocate 256 KiB per call).
-    """
-    try:
-        client.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + LINGER_SECONDS
-        while (left := deadline - time.monotonic()) > 0:
-            client.settimeout(left)
-            if not client.recv_into(buffer):
-                break
-    except OSError:
-        pass
-    finally:
-        client.close()
