@@ -32,12 +32,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import socket
 from collections.abc import Awaitable
 from typing import Final, cast
 
 from .._config import ServerConfig
 from .._lifecycle import ServedSession
-from .._net import LINGER_SECONDS, STOP_GRACE
+from .._net import LINGER_SECONDS, QUICK_ACK, STOP_GRACE, ack_now
 from .._wire import EndReason
 
 __all__ = ["SessionProtocol"]
@@ -65,6 +66,9 @@ class SessionProtocol(asyncio.Protocol):
         self._idle_timeout: Final = config.idle_timeout
         #: Resolves once the connection is lost.
         self.lost: asyncio.Future[None] = loop.create_future()
+        #: Resolves once the session is over for the server: the connection may
+        #: still linger (after ``disconnect``), but the next client can be served.
+        self.released: asyncio.Future[None] = loop.create_future()
         self._made = False
         self._reason = EndReason.CLIENT_CLOSED
         self._detail = ""
@@ -79,12 +83,14 @@ class SessionProtocol(asyncio.Protocol):
         self._write_timer: asyncio.TimerHandle | None = None
         self._end_timer: asyncio.TimerHandle | None = None
         self._auth_timer: asyncio.TimerHandle | None = None
+        self._sock: socket.socket | None = None
 
     # -- asyncio's calls ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the session (and the idle and authentication clocks)."""
         self.transport = cast("asyncio.Transport", transport)
+        self._sock = transport.get_extra_info("socket")
         self._made = True
         auth_timeout = self._config.auth_timeout
         if self.session.awaiting_auth and auth_timeout is not None:
@@ -123,6 +129,9 @@ class SessionProtocol(asyncio.Protocol):
         out = session.receive(data)
         if out:
             self.transport.write(out)
+        elif QUICK_ACK is not None and self._sock is not None:
+            # No answer to carry the ACK: send it now (see linesock._net.ack_now).
+            ack_now(self._sock)
         if session.pending is not None or session.closing is not None or session.has_queued:
             self._continue_after_write()
 
@@ -168,10 +177,17 @@ class SessionProtocol(asyncio.Protocol):
             pending.cancel()
         if exc is not None and not self._ending:
             self._reason, self._detail = EndReason.CONNECTION_ERROR, str(exc)
+        self._release()
+        self.lost.set_result(None)
+
+    def _release(self) -> None:
+        """End the session for the server (logged, recorded): the next client may be served."""
+        if self.released.done():
+            return
         if self._reason is EndReason.CLIENT_CLOSED:
             self._reason = self.served.ended_by_client()
         self.served.end(self._reason, self._detail)
-        self.lost.set_result(None)
+        self.released.set_result(None)
 
     # -- answering ------------------------------------------------------------
 
@@ -301,10 +317,11 @@ class SessionProtocol(asyncio.Protocol):
             return
         if self._eof or not transport.can_write_eof():  # TLS cannot half-close
             self._close_bounded()
-            return
-        transport.write_eof()
-        self._end_timer = self._loop.call_later(LINGER_SECONDS, transport.close)
-        self._update_reading()
+        else:
+            transport.write_eof()
+            self._end_timer = self._loop.call_later(LINGER_SECONDS, self._close_bounded)
+            self._update_reading()
+        self._release()  # the linger goes on off the serving path
 
     # -- reading and timers -----------------------------------------------------
 

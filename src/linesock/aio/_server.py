@@ -92,6 +92,7 @@ class AsyncServer:
         self._address: tuple[str, int] | None = None
         self._accept_task: asyncio.Task[None] | None = None
         self._connection: SessionProtocol | None = None
+        self._lingering: set[SessionProtocol] = set()
         self._closed = False
         self._stopped = self._loop.create_future()
         self._serving_forever = False
@@ -260,6 +261,9 @@ class AsyncServer:
             if connection is not None:  # closed while serving: let the session end
                 connection.end(EndReason.SERVER_STOPPING)
                 await asyncio.wait({connection.lost}, timeout=2 * LINGER_SECONDS)
+            if self._lingering:
+                lost = {protocol.lost for protocol in self._lingering}
+                await asyncio.wait(lost, timeout=2 * LINGER_SECONDS)
 
     async def _serve(self, client: socket.socket, peer: str) -> ServedSession:
         """Serve the client at *peer* until its connection is lost; return its session."""
@@ -284,6 +288,9 @@ class AsyncServer:
             served.end(reason, str(exc) or type(exc).__name__)
             return served
         # Shielded: if the accept loop is cancelled, its cleanup still waits for this.
-        await asyncio.shield(protocol.lost)
+        await asyncio.shield(protocol.released)
         self._connection = None
+        if not protocol.lost.done():  # it lingers: the accept loop waits for it at the end
+            self._lingering.add(protocol)
+            protocol.lost.add_done_callback(lambda _lost: self._lingering.discard(protocol))
         return served
