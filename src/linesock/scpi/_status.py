@@ -32,7 +32,7 @@ __all__ = ["Mask", "StatusRegisters"]
 #: An 8-bit register value, as ``*ESE`` and ``*SRE`` take it.
 Mask = Annotated[int, Number(0, 255)]
 # The status byte's bit 6 (MSS/RQS) cannot be enabled (IEEE 488.2 11.3.2.3).
-_SERVICE_ENABLE_BITS: Final = 0xFF & ~StatusByte.MSS
+_SERVICE_ENABLE_BITS: Final = 0xFF & ~int(StatusByte.MSS)
 
 
 class StatusRegisters:
@@ -47,19 +47,20 @@ class StatusRegisters:
 
     def queue(self, error: SCPIError) -> None:
         """Queue *error* and set its event bit (and DDE as well when the queue overflows)."""
+        bits = error.event_bit
         if not self.errors.push(error.code, error.message):
-            self.event_status |= EventStatus.DDE
-        self.event_status |= error.event_bit
+            bits |= EventStatus.DDE
+        self.event_status |= int(bits)
 
     @property
     def status_byte(self) -> int:
         """The status byte as ``*STB?`` reads it."""
-        status = StatusByte.EAV if len(self.errors) else 0
+        status = int(StatusByte.EAV) if len(self.errors) else 0
         if self.event_status & self.event_enable:
-            status |= StatusByte.ESB
+            status |= int(StatusByte.ESB)
         if status & self.service_enable:
-            status |= StatusByte.MSS
-        return int(status)
+            status |= int(StatusByte.MSS)
+        return status
 
     def clear(self) -> None:
         """``*CLS``: clear the event status register and the error queue."""
@@ -93,7 +94,7 @@ class StatusRegisters:
 
     def operation_complete(self) -> None:
         """``*OPC``: set OPC; every command here completes before the next one starts."""
-        self.event_status |= EventStatus.OPC
+        self.event_status |= int(EventStatus.OPC)
 
     def next_error(self) -> str:
         """``SYSTem:ERRor[:NEXT]?``: the oldest error, taken off the queue, or ``0,"No error"``."""
