@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from typing import Annotated, Any, Final, TypeAlias
 
 from . import scpi
@@ -101,8 +100,6 @@ Volts: TypeAlias = Annotated[
     float, scpi.Number(_VOLT[1], _VOLT[2], default=_VOLT[3], unit=_VOLT[0])
 ]
 Amps: TypeAlias = Annotated[float, scpi.Number(_CURR[1], _CURR[2], default=_CURR[3], unit=_CURR[0])]
-# The first header of a line: up to the first whitespace or semicolon.
-_FIRST_HEADER: Final = re.compile(r"\s*([^\s;]*)")
 
 
 class PowerSupply:
@@ -137,11 +134,10 @@ class PowerSupply:
         words = line.split(None, 1)
         if not words or words[0] in self.commands:
             return False
-        match = _FIRST_HEADER.match(line)
-        header = match[1] if match else ""
+        header = words[0].partition(";")[0]
         if header[:1] in ("*", ":") or ":" in header or "?" in header:
             return True
-        return not header.islower() and header in self.instrument
+        return bool(header) and not header.islower() and header in self.instrument
 
     def reset(self) -> None:
         """Restore the power-on settings and switch the output off."""

@@ -253,8 +253,13 @@ class Instrument:
 
     def __call__(self, line: str) -> str | None:
         """Run one line of SCPI commands; the answers of its queries, joined by ``;``, or None."""
-        units = split_outside_quotes(line, ";") if ";" in line else [line]
         answers: list[str] = []
+        if ";" not in line:  # one command, the common case: no splitting, no loop
+            unit = line.strip()
+            if unit:
+                self._run(unit, "", answers)
+            return answers[0] if answers else None
+        units = split_outside_quotes(line, ";")
         path = ""
         last = len(units) - 1
         for index, text in enumerate(units):
@@ -315,9 +320,13 @@ class Instrument:
 
     def __contains__(self, header: object) -> bool:
         """Whether *header* (``VOLT``, ``sour:volt:lev``, ``*IDN?``) names a command or query."""
-        if not isinstance(header, str) or not header.strip():
+        if not isinstance(header, str):
             return False
         header = header.strip()
+        if header in self._cache:
+            return True
+        if not header:
+            return False
         keys = (header,) if header.endswith("?") else (header, header + "?")
         for key in keys:
             try:
