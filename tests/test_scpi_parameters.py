@@ -363,6 +363,19 @@ def test_optional_parameters_and_star_args(taker: Taker) -> None:
     assert taker.take("LIST 1,x") == '-104,"Data type error"'
 
 
+def test_an_optional_parameter_without_default_gets_none() -> None:
+    """``T | None`` with no default is passed None when left out."""
+    instrument = scpi.Instrument()
+    got: list[object] = []
+
+    @instrument.command("ARM")
+    def arm(delay: float | None) -> None:
+        got.append(delay)
+
+    assert instrument("ARM;ARM 2") is None
+    assert got == [None, 2.0]
+
+
 def test_a_setter_without_parameters_refuses_one() -> None:
     """A command that takes nothing answers -108 to a parameter."""
     instrument = scpi.Instrument()
@@ -460,6 +473,10 @@ class NotNotation(enum.Enum):
     bus = 1
 
 
+class Empty(enum.Enum):
+    """An enum with no members."""
+
+
 class Shared(enum.Enum):
     """Two members with one short form."""
 
@@ -551,6 +568,13 @@ def test_enum_and_number_mistakes_are_refused() -> None:
         instrument.command("A")(not_notation)
     with pytest.raises(TypeError, match="'EXTernal' and 'EXTra' of Shared share the form 'EXT'"):
         instrument.command("B")(shared)
+
+    def empty(value: Empty) -> None: ...
+
+    with pytest.raises(TypeError, match="the enum Empty has no members"):
+        instrument.command("C")(empty)
+    with pytest.raises(TypeError, match="on_reset: 42 is not callable"):
+        instrument.on_reset(42)  # type: ignore[type-var]
     with pytest.raises(ValueError, match="minimum 2 is above maximum 1"):
         scpi.Number(2, 1)
     with pytest.raises(ValueError, match="default 5 is outside 0 to 1"):

@@ -71,8 +71,6 @@ def _format_other(value: object) -> str:
     if isinstance(value, enum.Enum):
         found = keyword_forms(value.name)
         return found[0] if found else value.name.upper()
-    if isinstance(value, bool):
-        return "1" if value else "0"
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):

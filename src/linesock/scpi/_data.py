@@ -40,7 +40,6 @@ Converter = Callable[[str], Any]
 
 # IEEE 488.2 7.7.2 decimal numeric program data, then a suffix (7.7.3).
 _DECIMAL: Final = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)")
-_INTEGER: Final = re.compile(r"[+-]?\d+")
 _NON_DECIMAL: Final = {"H": 16, "Q": 8, "B": 2}
 _HEX_DIGITS: Final = re.compile(r"[0-9A-Fa-f]+")
 _NUMBER_ENDS: Final = frozenset("0123456789.")
@@ -199,8 +198,6 @@ class _NumberConverter:
 
     def _decimal(self, number: str, suffix: str) -> Any:
         """The value of a decimal number and its suffix."""
-        if not suffix and self.kind is int and _INTEGER.fullmatch(number):
-            return int(number)
         value = float(number)
         if suffix:
             factor = self.factors.get(suffix.upper())
