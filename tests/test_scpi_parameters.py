@@ -150,6 +150,8 @@ def test_numbers_nr1_nr2_nr3_and_non_decimal(taker: Taker, line: str, value: obj
         ("INT #Q9", '-121,"Invalid character in number"'),
         ("INT #12abc", '-104,"Data type error"'),
         ("FLO &", '-102,"Syntax error"'),
+        ("FLO \uff13", '-102,"Syntax error"'),  # a fullwidth 3: SCPI digits are ASCII
+        ("FLO \u0663.5", '-102,"Syntax error"'),  # an Arabic-Indic 3
     ],
 )
 def test_bad_numbers_queue_the_standard_error(taker: Taker, line: str, error: str) -> None:

@@ -39,7 +39,9 @@ __all__ = ["Number", "converter_for", "keyword_forms", "number_spec", "split_out
 Converter = Callable[[str], Any]
 
 # IEEE 488.2 7.7.2 decimal numeric program data, then a suffix (7.7.3).
-_DECIMAL: Final = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)")
+_DECIMAL: Final = re.compile(
+    r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)", re.ASCII
+)
 _NON_DECIMAL: Final = {"H": 16, "Q": 8, "B": 2}
 _HEX_DIGITS: Final = re.compile(r"[0-9A-Fa-f]+")
 _NUMBER_ENDS: Final = frozenset("0123456789.")
