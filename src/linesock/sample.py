@@ -27,17 +27,43 @@ arguments, got 1``, ``error set: value: invalid float 'high'``; the supply
 itself refuses a value out of range with ``error set: volt must be 0 to
 30 V, not 31``.  ``ping``, ``disconnect`` and ``shutdown`` never reach a
 handler: the server answers them itself.
+
+The same supply speaks SCPI, through :class:`linesock.scpi.Instrument`, so
+that PyVISA, pymeasure and QCoDeS drivers work against it unchanged::
+
+    *IDN? *RST *CLS *OPC? *ESR? *STB? ...    the IEEE 488.2 common commands
+    [SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude] 0..30 | MIN | MAX | DEF   and ...?
+    [SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude] 0..5 | MIN | MAX | DEF    and ...?
+    OUTPut[:STATe] ON|OFF|1|0                and OUTPut[:STATe]?  (answers 1 or 0)
+    MEASure[:SCALar]:VOLTage[:DC]?           the output voltage
+    MEASure[:SCALar]:CURRent[:DC]?           the output current
+    SYSTem:ERRor[:NEXT]?  SYSTem:ERRor:COUNt?
+
+``VOLT? MAX`` (``MIN``, ``DEF``) reads a limit.  Setters answer nothing and
+queries one line (``+3.300000E+00``); a bad command answers nothing either
+and is read back with ``SYST:ERR?``.  Settings are shared: ``set volt 5``
+then ``VOLT?`` reads ``+5.000000E+00``.
+
+Which language a line is in: it goes to the line commands above when its
+first word is one of their names (``idn``, ``set``, ``get``, ``output``,
+``measure``, ``status``, ``reset``, ``help``, exactly, in lower case), and
+to SCPI when its first header starts with ``*`` or ``:``, holds a ``:`` or
+a ``?``, or is a header the SCPI tree knows written with an upper-case
+letter (``VOLT 3.3``, ``Outp on``).  Anything else goes to the line
+commands, which answer ``error unknown command 'NAME'``: a lower-case
+``volt 9`` stays an unknown line command (write ``VOLT 9`` or ``:volt 9``).
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Final
+from typing import Annotated, Any, Final, TypeAlias
 
+from . import scpi
 from ._routing import CommandError, Commands
 
-__all__ = ["IDENTITY", "PowerSupply", "Setting", "handler"]
+__all__ = ["IDENTITY", "Limit", "PowerSupply", "Setting", "handler"]
 
 #: What ``idn`` answers: maker, model, serial number, firmware version.
 IDENTITY: Final = "linesock,PSU-1,SIM-0001,1.0"
@@ -59,6 +85,23 @@ _RANGES: Final = {
 }
 
 
+class Limit(enum.Enum):
+    """What ``VOLT?`` and ``CURR?`` may ask for instead of the setting: ``VOLT? MAX``."""
+
+    MINimum = "minimum"
+    MAXimum = "maximum"
+    DEFault = "default"
+
+
+_VOLT: Final = _RANGES[Setting.VOLT]
+_CURR: Final = _RANGES[Setting.CURR]
+#: The SCPI parameter types of the setpoints: range, power-on value (DEF) and unit.
+Volts: TypeAlias = Annotated[
+    float, scpi.Number(_VOLT[1], _VOLT[2], default=_VOLT[3], unit=_VOLT[0])
+]
+Amps: TypeAlias = Annotated[float, scpi.Number(_CURR[1], _CURR[2], default=_CURR[3], unit=_CURR[0])]
+
+
 class PowerSupply:
     """A simulated single-channel bench power supply; call it with a command line."""
 
@@ -76,10 +119,25 @@ class PowerSupply:
         self.commands.add(self._measure, "measure")
         self.commands.add(self._status, "status")
         self.commands.add(self._reset, "reset")
+        #: Answers the lines in SCPI (see the module docstring for which ones).
+        self.instrument: Final = scpi.Instrument(IDENTITY)
+        self._add_scpi(self.instrument)
 
     def __call__(self, command: str) -> Any:
-        """Answer one command line with one line or several."""
+        """Answer one command line: a line command's answer, or SCPI's (None for a setter)."""
+        if self.is_scpi(command):
+            return self.instrument(command)
         return self.commands(command)
+
+    def is_scpi(self, line: str) -> bool:
+        """Whether *line* goes to SCPI rather than to the line commands (module docstring)."""
+        words = line.split(None, 1)
+        if not words or words[0] in self.commands:
+            return False
+        header = words[0].partition(";")[0]
+        if header[:1] in ("*", ":") or ":" in header or "?" in header:
+            return True
+        return bool(header) and not header.islower() and header in self.instrument
 
     def reset(self) -> None:
         """Restore the power-on settings and switch the output off."""
@@ -143,6 +201,60 @@ class PowerSupply:
         """Restore the power-on settings."""
         self.reset()
         return "ok"
+
+    # -- SCPI
+
+    def _add_scpi(self, instrument: scpi.Instrument) -> None:
+        """Register the SCPI commands on *instrument*; ``*RST`` restores the power-on settings."""
+        level = "[:LEVel][:IMMediate][:AMPLitude]"
+        instrument.command(f"[SOURce]:VOLTage{level}")(self._set_voltage)
+        instrument.query(f"[SOURce]:VOLTage{level}")(self._voltage)
+        instrument.command(f"[SOURce]:CURRent{level}")(self._set_current)
+        instrument.query(f"[SOURce]:CURRent{level}")(self._current)
+        instrument.command("OUTPut[:STATe]")(self._set_output)
+        instrument.query("OUTPut[:STATe]")(self._output_state)
+        instrument.query("MEASure[:SCALar]:VOLTage[:DC]")(self._measure_voltage)
+        instrument.query("MEASure[:SCALar]:CURRent[:DC]")(self._measure_current)
+        instrument.on_reset(self.reset)
+
+    def _set_voltage(self, volts: Volts) -> None:
+        """``VOLT 3.3``: the voltage setpoint."""
+        self.settings[Setting.VOLT] = volts
+
+    def _voltage(self, limit: Limit | None = None) -> float:
+        """``VOLT?``: the voltage setpoint; ``VOLT? MAX`` its highest value."""
+        return self._read(Setting.VOLT, limit)
+
+    def _set_current(self, amps: Amps) -> None:
+        """``CURR 0.5``: the current limit."""
+        self.settings[Setting.CURR] = amps
+
+    def _current(self, limit: Limit | None = None) -> float:
+        """``CURR?``: the current limit; ``CURR? MIN`` its lowest value."""
+        return self._read(Setting.CURR, limit)
+
+    def _read(self, setting: Setting, limit: Limit | None) -> float:
+        """A setting, or one of its limits."""
+        if limit is None:
+            return self.settings[setting]
+        _, lowest, highest, power_on = _RANGES[setting]
+        return {Limit.MINimum: lowest, Limit.MAXimum: highest, Limit.DEFault: power_on}[limit]
+
+    def _set_output(self, state: bool) -> None:
+        """``OUTP ON``: switch the output."""
+        self.output = state
+
+    def _output_state(self) -> bool:
+        """``OUTP?``: whether the output is on (1) or off (0)."""
+        return self.output
+
+    def _measure_voltage(self) -> float:
+        """``MEAS:VOLT?``: the voltage at the output."""
+        return self.measure()[0]
+
+    def _measure_current(self) -> float:
+        """``MEAS:CURR?``: the current through the load."""
+        return self.measure()[1]
 
 
 #: The instance ``linesock serve`` uses: ``linesock serve linesock.sample:handler``.
