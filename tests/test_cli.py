@@ -756,8 +756,22 @@ client 2: connected (connect() checked the server with ping)
 <- mode CV
 -> volt 9
 <- error unknown command 'volt'
+-> disconnect
+client 2: disconnected; the server is free for the next client
+
+client 3: connected (connect() checked the server with ping)
+-> *IDN?
+<- linesock,PSU-1,SIM-0001,1.0
+-> VOLT 3.3
+   (no answer)
+-> VOLT?;MEAS:CURR?
+<- +3.300000E+00;+2.000000E-01
+-> VOLT 99
+   (no answer)
+-> SYST:ERR?
+<- -222,"Data out of range"
 -> shutdown
-client 2: the server closed the connection and stops listening
+client 3: the server closed the connection and stops listening
 server: stopped (is_running=False)
 """
 

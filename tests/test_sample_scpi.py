@@ -7,7 +7,7 @@ import pytest
 import linesock
 from linesock.sample import IDENTITY, PowerSupply
 
-pytestmark = pytest.mark.srs("SRS-SCPI-7")
+pytestmark = pytest.mark.srs("SRS-175")
 
 NO_ERROR = '0,"No error"'
 

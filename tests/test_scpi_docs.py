@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.srs("SRS-SCPI-11")
+pytestmark = pytest.mark.srs("SRS-179")
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "instruments.md"
 BLOCK = re.compile(r"(?:<!-- file: (\S+) -->\n)?```python\n(.*?)```", re.DOTALL)

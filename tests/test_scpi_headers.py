@@ -13,7 +13,7 @@ import pytest
 
 from linesock import scpi
 
-pytestmark = pytest.mark.srs("SRS-SCPI-1")
+pytestmark = pytest.mark.srs("SRS-169")
 
 NO_ERROR = '0,"No error"'
 
@@ -180,14 +180,14 @@ def test_a_suffix_on_a_keyword_without_one_is_undefined(recorder: Recorder) -> N
     assert recorder.errors() == ['-113,"Undefined header"']
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_semicolon_runs_each_command_in_order(recorder: Recorder) -> None:
     """Setters joined by ``;`` all run, in order, and the line answers nothing."""
     assert recorder("VOLT 1;CURR 2;VOLT 3") is None
     assert recorder.calls == [("volt", 1.0), ("curr", 2.0), ("volt", 3.0)]
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_answers_of_several_queries_are_joined_into_one_line(recorder: Recorder) -> None:
     """Each query answers one item; the line answers them all joined with ``;``."""
     assert (
@@ -196,7 +196,7 @@ def test_answers_of_several_queries_are_joined_into_one_line(recorder: Recorder)
     )
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_relative_header_continues_from_the_last_commands_parent(recorder: Recorder) -> None:
     """After ``MEAS:VOLT?``, ``CURR?`` means ``MEAS:CURR?``; after ``SOUR:VOLT``, ``SOUR:CURR``."""
     assert recorder("MEAS:VOLT?;CURR?") == "mv;mc"
@@ -204,14 +204,14 @@ def test_relative_header_continues_from_the_last_commands_parent(recorder: Recor
     assert recorder.calls == [("volt", 1.0), ("curr", 2.0)]
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_relative_path_keeps_the_suffix_of_its_keywords(recorder: Recorder) -> None:
     """After ``OUTP2:STAT ON`` the path is ``OUTP2:``, so ``PROT:CLE`` clears output 2."""
     assert recorder("OUTP2:STAT ON;PROT:CLE") is None
     assert recorder.calls == [("outp2", True), ("clear2", None)]
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_relative_header_not_under_the_path_is_undefined(recorder: Recorder) -> None:
     """``MEAS:VOLT?;VOLT 1`` looks for ``MEAS:VOLT`` setter: -113, as on an instrument."""
     assert recorder("MEAS:VOLT?;VOLT 1") == "mv"
@@ -219,20 +219,20 @@ def test_relative_header_not_under_the_path_is_undefined(recorder: Recorder) -> 
     assert recorder.errors() == ['-113,"Undefined header"']
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_leading_colon_goes_back_to_the_root(recorder: Recorder) -> None:
     """``MEAS:VOLT?;:VOLT?`` reads the source voltage: the colon starts from the root."""
     recorder("VOLT 4")
     assert recorder("MEAS:VOLT?;:VOLT?") == "mv;+4.000000E+00"
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_common_commands_leave_the_path_alone(recorder: Recorder) -> None:
     """``MEAS:VOLT?;*OPC?;CURR?`` still reads ``MEAS:CURR?`` after the common command."""
     assert recorder("MEAS:VOLT?;*OPC?;CURR?") == "mv;1;mc"
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_each_line_starts_again_from_the_root(recorder: Recorder) -> None:
     """The path does not carry over to the next line: ``CURR?`` alone is undefined."""
     assert recorder("MEAS:VOLT?") == "mv"
@@ -240,7 +240,7 @@ def test_each_line_starts_again_from_the_root(recorder: Recorder) -> None:
     assert recorder.errors() == ['-113,"Undefined header"']
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_semicolons_inside_strings_do_not_split(recorder: Recorder) -> None:
     """A ``;`` inside a quoted string is data, not a separator."""
     instrument = recorder.instrument
@@ -250,7 +250,7 @@ def test_semicolons_inside_strings_do_not_split(recorder: Recorder) -> None:
     assert seen == ["a;b", "c;'d'"]
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_a_command_error_ends_the_line(recorder: Recorder) -> None:
     """After a -1xx error the rest of the line does not run; answers before it are kept."""
     assert recorder("VOLT 1;VOLT?;BOGUS 2;VOLT 3;VOLT?") == "+1.000000E+00"
@@ -258,7 +258,7 @@ def test_a_command_error_ends_the_line(recorder: Recorder) -> None:
     assert recorder.errors() == ['-113,"Undefined header"']
 
 
-@pytest.mark.srs("SRS-SCPI-2")
+@pytest.mark.srs("SRS-170")
 def test_empty_commands_between_semicolons(recorder: Recorder) -> None:
     """One trailing ``;`` is allowed; an empty command between two is -102 and ends the line."""
     assert recorder("VOLT 1;") is None
@@ -303,7 +303,7 @@ def test_the_resolved_header_is_cached_per_spelling(recorder: Recorder) -> None:
 # -- registration -------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 @pytest.mark.parametrize(
     ("header", "message"),
     [
@@ -342,7 +342,7 @@ def test_header_mistakes_are_type_errors_at_registration(header: str, message: s
     assert message in str(raised.value)
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 def test_clashing_keywords_are_refused() -> None:
     """Two keywords sharing a form, or one keyword with two short forms, cannot both register."""
     instrument = scpi.Instrument()
@@ -358,7 +358,7 @@ def test_clashing_keywords_are_refused() -> None:
         instrument.command("OUTPut:PROTection")(lambda: None)
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 def test_a_refused_header_registers_none_of_its_paths() -> None:
     """``[SOURce]:VOLTage`` refused since ``VOLTage`` is taken leaves ``SOUR:VOLT`` unknown too."""
     instrument = scpi.Instrument()
@@ -368,7 +368,7 @@ def test_a_refused_header_registers_none_of_its_paths() -> None:
     assert "SOUR:VOLT" not in instrument
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 def test_a_query_header_registered_as_a_command_is_refused() -> None:
     """``command("VOLT?")`` is a mistake: a header with ``?`` is registered with ``query()``."""
     instrument = scpi.Instrument()
@@ -378,7 +378,7 @@ def test_a_query_header_registered_as_a_command_is_refused() -> None:
     assert instrument("VOLT?") == "+1.000000E+00"
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 def test_a_header_must_be_a_string() -> None:
     """A header that is not a str fails at once."""
     with pytest.raises(TypeError, match="an SCPI header is a str, not 42"):

@@ -10,7 +10,7 @@ import pytest
 from linesock import scpi
 from linesock.scpi._answers import format_answer
 
-pytestmark = pytest.mark.srs("SRS-SCPI-3")
+pytestmark = pytest.mark.srs("SRS-171")
 
 
 class Trigger(enum.Enum):
@@ -486,7 +486,7 @@ class Shared(enum.Enum):
     EXTra = 2
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 @pytest.mark.parametrize(
     ("function", "message"),
     [
@@ -505,7 +505,7 @@ def test_signature_shapes(function: object, message: str | None) -> None:
         instrument.command("BAD")(function)  # type: ignore[type-var]
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 def test_signature_mistakes_are_type_errors_at_registration() -> None:
     """Annotations the tree cannot convert, misplaced optionals, suffix misuse fail at once."""
     instrument = scpi.Instrument()
@@ -555,7 +555,7 @@ def test_signature_mistakes_are_type_errors_at_registration() -> None:
     instrument.command("V<n>")(variadic_suffix)
 
 
-@pytest.mark.srs("SRS-SCPI-6")
+@pytest.mark.srs("SRS-174")
 def test_enum_and_number_mistakes_are_refused() -> None:
     """Enums out of notation or with shared forms, and inconsistent Numbers, are refused."""
     instrument = scpi.Instrument()

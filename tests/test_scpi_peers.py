@@ -25,7 +25,7 @@ from linesock.testing import RunningServer, ServeFactory
 pyvisa = pytest.importorskip("pyvisa", reason="the PyVISA tests need pyvisa and pyvisa-py")
 pytest.importorskip("pyvisa_py", reason="the PyVISA tests need the pyvisa-py backend (@py)")
 
-pytestmark = pytest.mark.srs("SRS-SCPI-9")
+pytestmark = pytest.mark.srs("SRS-177")
 
 # The bound on every wait for a server, a subprocess or an answer, in seconds.
 WAIT = 10.0
@@ -156,7 +156,7 @@ def driver(served: RunningServer) -> Iterator[Any]:
     supply.adapter.close()
 
 
-@pytest.mark.srs("SRS-SCPI-8")
+@pytest.mark.srs("SRS-176")
 def test_pymeasure_driver_id_and_controls(driver: Any) -> None:
     """``id``, controls set and read back, measurements, ``complete`` and ``status``."""
     assert driver.id == IDENTITY
@@ -170,7 +170,7 @@ def test_pymeasure_driver_id_and_controls(driver: Any) -> None:
     assert driver.status == "0"
 
 
-@pytest.mark.srs("SRS-SCPI-8")
+@pytest.mark.srs("SRS-176")
 def test_pymeasure_check_errors_returns_the_queued_errors(driver: Any) -> None:
     """``check_errors()`` reads SYST:ERR? until no error and returns what was queued."""
     assert driver.check_errors() == []
@@ -183,7 +183,7 @@ def test_pymeasure_check_errors_returns_the_queued_errors(driver: Any) -> None:
     assert driver.check_errors() == []
 
 
-@pytest.mark.srs("SRS-SCPI-8")
+@pytest.mark.srs("SRS-176")
 def test_pymeasure_reset_and_clear(driver: Any) -> None:
     """``reset()`` sends ``*RST`` and ``clear()`` ``*CLS``: power-on settings, no errors."""
     driver.voltage_setpoint = 9

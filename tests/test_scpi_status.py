@@ -38,7 +38,7 @@ def instrument() -> scpi.Instrument:
 # -- common commands ---------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 @pytest.mark.parametrize(
     ("line", "answer"),
     [
@@ -67,7 +67,7 @@ def test_common_commands_answer(instrument: scpi.Instrument, line: str, answer: 
     assert instrument("SYST:ERR?") == NO_ERROR
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_rst_runs_the_reset_hooks_in_order(instrument: scpi.Instrument) -> None:
     """``*RST`` calls the functions given to ``on_reset``, in the order they were registered."""
     instrument("*RST")
@@ -76,7 +76,7 @@ def test_rst_runs_the_reset_hooks_in_order(instrument: scpi.Instrument) -> None:
     assert instrument.resets == ["first", "second"] * 2  # type: ignore[attr-defined]
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_rst_leaves_the_status_and_the_queue_alone(instrument: scpi.Instrument) -> None:
     """``*RST`` resets the device, not ``*ESE``, ``*SRE``, the event register or the queue."""
     instrument("*ESE 32;*SRE 32;BOGUS")
@@ -84,7 +84,7 @@ def test_rst_leaves_the_status_and_the_queue_alone(instrument: scpi.Instrument) 
     assert instrument("*ESE?;*SRE?;SYST:ERR:COUN?;*ESR?") == "32;32;1;32"
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_cls_clears_the_event_register_and_the_queue_only(instrument: scpi.Instrument) -> None:
     """``*CLS`` empties the error queue and the ESR; the enable registers keep their values."""
     instrument("*ESE 36;*SRE 4;BOGUS")
@@ -93,7 +93,7 @@ def test_cls_clears_the_event_register_and_the_queue_only(instrument: scpi.Instr
     assert instrument("*ESR?;SYST:ERR:COUN?;*ESE?;*SRE?;*STB?") == "0;0;36;4;0"
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_opc_sets_the_operation_complete_bit(instrument: scpi.Instrument) -> None:
     """``*OPC`` sets ESR bit 0 at once (no command here overlaps); ``*ESR?`` reads and clears it."""
     instrument("*OPC")
@@ -101,7 +101,7 @@ def test_opc_sets_the_operation_complete_bit(instrument: scpi.Instrument) -> Non
     assert instrument("*ESR?") == "0"
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 @pytest.mark.parametrize(
     ("line", "bit"),
     [
@@ -121,7 +121,7 @@ def test_each_error_class_sets_its_event_bit(
     assert instrument("*ESR?") == "0"
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_status_byte_bits(instrument: scpi.Instrument) -> None:
     """EAV while errors wait, ESB while ESR & ESE, MSS while a bit *SRE enables is set."""
     assert instrument.status_byte == 0
@@ -139,14 +139,14 @@ def test_status_byte_bits(instrument: scpi.Instrument) -> None:
     assert instrument.status_byte == 0
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_sre_ignores_bit_6(instrument: scpi.Instrument) -> None:
     """The MSS bit cannot be enabled: ``*SRE 255`` reads back 191."""
     instrument("*SRE 255")
     assert instrument("*SRE?") == "191"
 
 
-@pytest.mark.srs("SRS-SCPI-4", "SRS-SCPI-5")
+@pytest.mark.srs("SRS-172", "SRS-173")
 @pytest.mark.parametrize(
     ("line", "error"),
     [
@@ -165,7 +165,7 @@ def test_common_command_mistakes(instrument: scpi.Instrument, line: str, error: 
     assert instrument("SYST:ERR?") == error
 
 
-@pytest.mark.srs("SRS-SCPI-4")
+@pytest.mark.srs("SRS-172")
 def test_status_properties_read_without_clearing(instrument: scpi.Instrument) -> None:
     """``event_status`` and ``errors`` show the state without changing it."""
     instrument("BOGUS;")
@@ -180,7 +180,7 @@ def test_status_properties_read_without_clearing(instrument: scpi.Instrument) ->
 # -- the error queue ---------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_errors_are_read_oldest_first_then_no_error(instrument: scpi.Instrument) -> None:
     """``SYST:ERR?`` takes the oldest error; an empty queue answers ``0,"No error"``."""
     assert instrument("BOGUS") is None
@@ -194,7 +194,7 @@ def test_errors_are_read_oldest_first_then_no_error(instrument: scpi.Instrument)
     assert instrument("SYST:ERR:COUN?") == "0"
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_an_error_answers_nothing_but_other_queries_of_the_line_answer(
     instrument: scpi.Instrument,
 ) -> None:
@@ -203,7 +203,7 @@ def test_an_error_answers_nothing_but_other_queries_of_the_line_answer(
     assert instrument("SYST:ERR?") == '-410,"Query INTERRUPTED"'
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_an_execution_error_does_not_end_the_line(instrument: scpi.Instrument) -> None:
     """After -2xx the line goes on; after -1xx it stops."""
     assert instrument("VAL 13;*OPC?") == "1"
@@ -212,7 +212,7 @@ def test_an_execution_error_does_not_end_the_line(instrument: scpi.Instrument) -
     assert instrument("SYST:ERR:ALL?") == NO_ERROR
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_queue_overflow_replaces_the_newest_entry(instrument: scpi.Instrument) -> None:
     """With 20 entries queued, the 20th becomes -350 and later errors are dropped."""
     for _ in range(19):
@@ -227,7 +227,7 @@ def test_queue_overflow_replaces_the_newest_entry(instrument: scpi.Instrument) -
     assert instrument.event_status == EventStatus.CME | EventStatus.EXE | EventStatus.DDE
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_queue_depth_can_be_chosen() -> None:
     """``error_queue_depth`` sets the depth; at least 2, as SCPI asks."""
     instrument = scpi.Instrument(error_queue_depth=2)
@@ -239,7 +239,7 @@ def test_queue_depth_can_be_chosen() -> None:
         scpi.Instrument(error_queue_depth=1)
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_queue_error_from_outside_a_command() -> None:
     """``queue_error`` queues an event a simulation raises on its own, with its ESR bit."""
     instrument = scpi.Instrument()
@@ -252,7 +252,7 @@ def test_queue_error_from_outside_a_command() -> None:
     assert instrument("*ESR?") == str(int(EventStatus.EXE | EventStatus.DDE))
 
 
-@pytest.mark.srs("SRS-SCPI-5")
+@pytest.mark.srs("SRS-173")
 def test_error_classes_and_numbers() -> None:
     """Errors take standard numbers with their messages, or a message of one's own."""
     assert str(scpi.SCPIError(-113)) == '-113,"Undefined header"'

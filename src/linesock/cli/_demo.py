@@ -23,7 +23,9 @@ __all__ = ["DemoSettings", "add_demo_parser", "run_demo"]
 # server down.
 _DEMO_SESSIONS: Final = (
     ("ping", "idn", "set volt 5", "set curr 0.2", "output on", "measure", "disconnect"),
-    ("measure", "set volt 1.5", "measure", "status", "volt 9", "shutdown"),
+    ("measure", "set volt 1.5", "measure", "status", "volt 9", "disconnect"),
+    # The same supply in SCPI, as a pymeasure or QCoDeS driver speaks to it.
+    ("*IDN?", "VOLT 3.3", "VOLT?;MEAS:CURR?", "VOLT 99", "SYST:ERR?", "shutdown"),
 )
 _DEMO_ENDINGS: Final = {
     "disconnect": "disconnected; the server is free for the next client",
