@@ -117,10 +117,19 @@ def start_threaded(handler_name: str, **options: Any) -> RunningServer:
 
 
 def _new_thread(start: Callable[[], object]) -> int:
-    """Call *start*, which starts one thread; return that thread's OS id."""
+    """Call *start*, which starts one serving thread; return that thread's OS id.
+
+    The threads of the server's own helpers (its gate, its lingering closer)
+    are not the serving thread.
+    """
     before = set(threading.enumerate())
     start()
-    started = [thread for thread in threading.enumerate() if thread not in before]
+    helpers = ("linesock-gate", "linesock-closer")
+    started = [
+        thread
+        for thread in threading.enumerate()
+        if thread not in before and thread.name not in helpers
+    ]
     assert len(started) == 1, f"expected the server to start one thread, it started {started}"
     native_id = started[0].native_id
     assert native_id is not None
@@ -187,6 +196,8 @@ _CLI_FLAGS: dict[str, str] = {
     "answer_terminator": "--answer-terminator",
     "auth_timeout": "--auth-timeout",
     "tls_handshake_timeout": "--tls-handshake-timeout",
+    "busy": "--busy",
+    "max_wait": "--max-wait",
 }
 
 
@@ -201,6 +212,8 @@ def start_cli(handler_name: str, **options: Any) -> RunningServer:
     for name, value in options.items():
         if name == "allow_remote_shutdown" and value is False:
             args.append("--no-remote-shutdown")
+        elif name == "log_commands" and value is True:
+            args.append("--log-commands")
         elif name in _CLI_FLAGS:
             args += [_CLI_FLAGS[name], str(value)]
         elif name != "token":

@@ -506,7 +506,8 @@ def test_signature_shapes(function: object, message: str | None) -> None:
 
 
 @pytest.mark.srs("SRS-174")
-def test_signature_mistakes_are_type_errors_at_registration() -> None:
+def test_signature_mistakes_are_type_errors_at_registration() -> None:  # noqa: C901 - see below
+    # mccabe counts each nested example function as a branch: this is a table, not logic.
     """Annotations the tree cannot convert, misplaced optionals, suffix misuse fail at once."""
     instrument = scpi.Instrument()
 
@@ -543,11 +544,8 @@ def test_signature_mistakes_are_type_errors_at_registration() -> None:
         ("J<n>", positional_suffix, "with *args, make the suffix parameters keyword-only"),
         ("K", asynchronous, "an SCPI function is a plain function, not async def"),
         ("L", 42, "42 is not callable"),
-        ("M", lambda value=NotNotation.bus: None, None),
     ]
     for header, function, message in cases:
-        if message is None:
-            continue
         with pytest.raises(TypeError) as raised:
             instrument.command(header)(function)  # type: ignore[type-var]
         assert str(raised.value).startswith(f"SCPI command {header!r} (")

@@ -86,12 +86,13 @@ class LingeringCloser:
         self._thread = threading.Thread(target=self._run, name="linesock-closer", daemon=True)
         self._thread.start()
 
-    def shutdown(self) -> None:
-        """Wait (at most ``LINGER_SECONDS``) for lingering sockets, close all, end the thread."""
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Wait (at most ``LINGER_SECONDS``, if *wait*) for lingering sockets; close all; stop."""
         with self._lock:
             if self._stopping:
                 return
-            self._idle.wait_for(lambda: not self._deadlines, LINGER_SECONDS)
+            if wait:
+                self._idle.wait_for(lambda: not self._deadlines, LINGER_SECONDS)
             self._stopping = True
             thread = self._thread
         if thread is None:

@@ -16,7 +16,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from ._delimited import ANSWER_TERMINATORS, AnswerTerminator, CommandTerminator, create_framer
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
@@ -115,6 +115,14 @@ class ServerConfig:
             authenticate before it is closed; ``None`` waits forever.
         tls_handshake_timeout: seconds a TLS client has to complete its
             handshake (at most ``idle_timeout``, when that is set).
+        busy: what becomes of a client that connects while another is
+            served: ``"queue"`` (it waits, in arrival order) or ``"refuse"``
+            (it receives the single line ``busy`` and is closed at once).
+        max_wait: with ``"queue"``, seconds a client may wait without being
+            served before it is closed; ``None`` waits forever.  None of a
+            refused or expired client's commands ever runs.
+        log_commands: log each command and its answers (INFO, escaped and
+            cut short; never a token), like Redis's MONITOR.
     """
 
     encoding: str = "utf-8"
@@ -132,6 +140,9 @@ class ServerConfig:
     answer_terminator: AnswerTerminator = "lf"
     auth_timeout: float | None = DEFAULT_AUTH_TIMEOUT
     tls_handshake_timeout: float = DEFAULT_TLS_HANDSHAKE_TIMEOUT
+    busy: Literal["queue", "refuse"] = "queue"
+    max_wait: float | None = None
+    log_commands: bool = False
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
@@ -144,6 +155,9 @@ class ServerConfig:
         _check_seconds("write_timeout", self.write_timeout)
         _check_seconds("auth_timeout", self.auth_timeout)
         _check_seconds("tls_handshake_timeout", self.tls_handshake_timeout)
+        _check_seconds("max_wait", self.max_wait)
+        if self.busy not in ("queue", "refuse"):
+            raise ValueError(f"busy must be queue or refuse, not {self.busy!r}")
         if self.backlog < 1:
             raise ValueError("backlog must be at least 1")
         if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
@@ -179,6 +193,10 @@ class ServerStats:
     """Sessions refused because the first command was not ``auth`` with the token."""
     auth_timeouts: int = 0
     """Sessions closed because the client did not authenticate within ``auth_timeout``."""
+    busy_refusals: int = 0
+    """Clients answered ``busy`` and closed because another was served (``busy="refuse"``)."""
+    wait_expiries: int = 0
+    """Clients closed after waiting ``max_wait`` without being served."""
     http_refusals: int = 0
     """Sessions refused because the first line looked like HTTP."""
 

@@ -136,6 +136,22 @@ class ServerCore:
         logger.info("client connected from %s", peer)
         return ServedSession(self, self.stats.sessions, peer)
 
+    def turned_away(self, peer: str, waited: float | None = None) -> None:
+        """Count, log and record a client refused as busy, or closed after ``max_wait``.
+
+        It never had a session: the record has session 0, which replay skips.
+        """
+        if waited is None:
+            self.stats.busy_refusals += 1
+            logger.info("client from %s refused: busy (another client is served)", peer)
+            reason = "busy"
+        else:
+            self.stats.wait_expiries += 1
+            logger.info("client from %s closed after waiting %.1f s (max_wait)", peer, waited)
+            reason = "max_wait"
+        if self.transcript is not None:
+            self.transcript.event(0, "turned away", peer=peer, reason=reason)
+
     def warn_http(self, first: str | InvalidLine) -> None:
         """Log that a client spoke HTTP, at most once a minute."""
         now = time.monotonic()
@@ -164,9 +180,8 @@ class ServedSession(SessionObserver):
         if self._transcript is not None:
             self._transcript.event(number, "connect", peer=peer)
         #: The protocol state: feed it what the client sends.
-        self.session: Final = Session(
-            core.handler, core.config, core.stats, self, record=self._transcript is not None
-        )
+        recording = self._transcript is not None or core.config.log_commands
+        self.session: Final = Session(core.handler, core.config, core.stats, self, record=recording)
 
     @property
     def lingers(self) -> bool:
@@ -214,13 +229,23 @@ class ServedSession(SessionObserver):
     def commands(
         self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
     ) -> None:
-        """Write a batch of commands and their answers to the transcript (never a token)."""
-        if self._transcript is None:
-            return
+        """Log (``log_commands``) and record a batch of commands and answers; never a token."""
         if self._core.config.token is not None:
             lines, answers, starts = self._without_auth(lines, answers, starts)
-        if starts:
+        if self._core.config.log_commands:
+            self._log_batch(lines, answers, starts)
+        if starts and self._transcript is not None:
             self._transcript.commands(self.number, lines, answers, starts)
+
+    def _log_batch(
+        self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
+    ) -> None:
+        """Log each command and its answers, escaped and cut short, like Redis's MONITOR."""
+        ends = [*starts[1:], len(answers)]
+        for line, start, end in zip(lines, starts, ends, strict=False):
+            shown = f"<{line.reason} line>" if isinstance(line, InvalidLine) else excerpt(line)
+            said = " | ".join(map(excerpt, answers[start:end])) or "(no answer)"
+            logger.info("session %d: %s -> %s", self.number, shown, said)
 
     def _without_auth(
         self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
@@ -238,8 +263,10 @@ class ServedSession(SessionObserver):
         for line, start, end in zip(lines[:count], starts, ends, strict=True):
             if _is_auth(line):
                 result = "ok" if answers[start:end] == [OK] else "unauthorized"
-                assert self._transcript is not None
-                self._transcript.event(self.number, "auth", result=result)
+                if self._transcript is not None:
+                    self._transcript.event(self.number, "auth", result=result)
+                if self._core.config.log_commands:
+                    logger.info("session %d: auth (token not shown) -> %s", self.number, result)
                 continue
             kept_starts.append(len(kept_answers))
             kept_lines.append(line)

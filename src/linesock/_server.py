@@ -20,11 +20,13 @@ import logging
 import selectors
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
 
 from ._closer import LingeringCloser
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from ._gate import ThreadedGate
 from ._lifecycle import ServedSession, ServerCore
 from ._net import (
     ACCEPT_ERROR_PAUSE,
@@ -35,6 +37,7 @@ from ._net import (
     warn_if_exposed,
 )
 from ._server_connection import ServedConnection
+from ._waiting import WaitingRoom
 
 __all__ = ["Server"]
 
@@ -82,6 +85,7 @@ class Server:
         self._wake_writer: socket.socket | None = None
         self._lock = threading.Lock()
         self._connection: ServedConnection | None = None
+        self._gate: ThreadedGate | None = None
         self._stopping = threading.Event()
         self._serving_thread: threading.Thread | None = None
         self._background_thread: threading.Thread | None = None
@@ -188,18 +192,45 @@ class Server:
         listener, wake_reader = self._listener, self._wake_reader
         assert listener is not None and wake_reader is not None
         try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(listener, selectors.EVENT_READ)
-                selector.register(wake_reader, selectors.EVENT_READ)
-                while not self._stopping.is_set():
-                    if not any(key.fileobj is listener for key, _ in selector.select()):
-                        continue
-                    served = self._serve_next(listener)
-                    if served is not None and served.stops_server():
-                        break
+            if WaitingRoom.needed(self.config):
+                self._serve_through_gate(listener)
+            else:
+                self._serve_from_the_backlog(listener, wake_reader)
         finally:
             self._close_listener()
             self._finished.set()
+
+    def _serve_from_the_backlog(self, listener: socket.socket, wake: socket.socket) -> None:
+        """Accept a client only when free: the others wait in the kernel's listen queue."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                if not any(key.fileobj is listener for key, _ in selector.select()):
+                    continue
+                accepted = self._accept(listener)
+                if accepted is None:
+                    continue
+                served = self._serve(*accepted)
+                if served is not None and served.stops_server():
+                    return
+
+    def _serve_through_gate(self, listener: socket.socket) -> None:
+        """Serve the clients a gate accepts at once, under ``busy="refuse"`` or ``max_wait``."""
+        gate = ThreadedGate(listener, self._core, self._closer)
+        with self._lock:
+            self._gate = gate
+        gate.start()
+        try:
+            while not self._stopping.is_set():
+                waiting = gate.next_client()
+                if waiting is None:
+                    return
+                served = self._serve(waiting.sock, waiting.peer, on_release=gate.session_done)
+                if served is not None and served.stops_server():
+                    return
+        finally:
+            gate.stop()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop serving: close the current client, stop listening, wait for the thread.
@@ -217,6 +248,9 @@ class Server:
             on_serving_thread = threading.current_thread() is self._serving_thread
             if self._connection is not None and not on_serving_thread:
                 self._connection.stop()
+            gate = self._gate
+        if gate is not None:
+            gate.stop()
         if never_served:
             # Never served: just release the port.
             self._close_listener()
@@ -275,8 +309,8 @@ class Server:
 
     # -- the serving thread ---------------------------------------------
 
-    def _serve_next(self, listener: socket.socket) -> ServedSession | None:
-        """Accept the next client and serve it; return its session, if one was served."""
+    def _accept(self, listener: socket.socket) -> tuple[socket.socket, str] | None:
+        """Take the next client from the kernel's queue (None if it went away, or on an error)."""
         try:
             client, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
@@ -287,12 +321,27 @@ class Server:
             return None
         if client.gettimeout() is not None:  # only under socket.setdefaulttimeout()
             client.setblocking(True)
+        return client, format_peer(peer)
+
+    def _serve(
+        self,
+        client: socket.socket,
+        peer: str,
+        on_release: Callable[[], None] | None = None,
+    ) -> ServedSession | None:
+        """Serve the client at *peer*; return its session (None if the server was stopping).
+
+        *on_release* is called once the session has ended, before the client
+        can see its connection close.
+        """
         set_nodelay(client)
         with self._lock:
             if self._stopping.is_set():
                 client.close()
+                if on_release is not None:
+                    on_release()
                 return None
-            served = self._core.begin(format_peer(peer))
+            served = self._core.begin(peer)
             connection = ServedConnection(
                 served,
                 client,
@@ -301,6 +350,7 @@ class Server:
                 stopping=self._stopping,
                 closer=self._closer,
             )
+            connection.on_release = on_release
             self._connection = connection
         try:
             connection.serve()

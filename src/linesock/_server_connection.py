@@ -30,6 +30,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Final
 
 from ._closer import LingeringCloser
@@ -91,6 +92,8 @@ class ServedConnection:
         self._push_lock: threading.Lock | None = None
         self._sending = False
         self._stop_deadline = math.inf  # set by stop(): when waits for the client end
+        #: Called when the session ends, before the client can see the close.
+        self.on_release: Callable[[], None] | None = None
 
     def serve(self) -> None:
         """Serve the client until the session ends, then close the connection."""
@@ -111,17 +114,24 @@ class ServedConnection:
                 reason = EndReason.CONNECTION_ERROR
             detail = str(exc) or type(exc).__name__
         finally:
-            if served.refusal_delay:
-                self._stopping.wait(served.refusal_delay)  # the price of a wrong token
-            if served.lingers or self._stopping.is_set():
-                self._closer.close(self.sock)  # off the serving path: see _closer
-            else:
-                self.sock.close()
+            self._close()
         if reason is EndReason.CLIENT_CLOSED:
             reason = served.ended_by_client()
         if self._stopping.is_set() and reason in _CUT_BY_STOP:
             reason = EndReason.SERVER_STOPPING  # stop() shut the socket: that was no client
         served.end(reason, detail)
+
+    def _close(self) -> None:
+        """Free the slot and close: the lingering way if the client asked to end, or on a stop."""
+        served = self.served
+        if served.refusal_delay:
+            self._stopping.wait(served.refusal_delay)  # the price of a wrong token
+        if self.on_release is not None:
+            self.on_release()  # before the client can see its close: the slot is free
+        if served.lingers or self._stopping.is_set():
+            self._closer.close(self.sock)  # off the serving path: see _closer
+        else:
+            self.sock.close()
 
     def stop(self) -> None:
         """End the session from another thread, sending the answers already computed first.

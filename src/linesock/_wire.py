@@ -13,6 +13,7 @@ from typing import Final
 __all__ = [
     "AUTH_PREFIX",
     "BUILT_INS",
+    "BUSY",
     "DISCONNECT",
     "INVALID",
     "OK",
@@ -40,6 +41,8 @@ AUTH_PREFIX: Final = "auth "
 OK: Final = "ok"
 #: The answer to a bad or missing ``auth``, before the server closes.
 UNAUTHORIZED: Final = "unauthorized"
+#: What a client that connects while another is served receives (``busy="refuse"``).
+BUSY: Final = "busy"
 #: The commands the server answers itself; they never reach the handler.
 BUILT_INS: Final = frozenset({PING, DISCONNECT, SHUTDOWN})
 

@@ -33,7 +33,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Final, cast
 
 from .._config import ServerConfig
@@ -69,6 +69,8 @@ class SessionProtocol(asyncio.Protocol):
         #: Resolves once the session is over for the server: the connection may
         #: still linger (after ``disconnect``), but the next client can be served.
         self.released: asyncio.Future[None] = loop.create_future()
+        #: Called when the session is released, before the client can see the close.
+        self.on_release: Callable[[], None] | None = None
         self._made = False
         self._reason = EndReason.CLIENT_CLOSED
         self._detail = ""
@@ -187,6 +189,8 @@ class SessionProtocol(asyncio.Protocol):
         if self._reason is EndReason.CLIENT_CLOSED:
             self._reason = self.served.ended_by_client()
         self.served.end(self._reason, self._detail)
+        if self.on_release is not None:
+            self.on_release()  # now, before the loop can accept anyone: the slot is free
         self.released.set_result(None)
 
     # -- answering ------------------------------------------------------------

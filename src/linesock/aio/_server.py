@@ -26,10 +26,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
 
+from .._closer import LingeringCloser
 from .._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from .._gate import turn_away
 from .._lifecycle import ServedSession, ServerCore
 from .._net import (
     ACCEPT_ERROR_PAUSE,
@@ -40,6 +44,7 @@ from .._net import (
     set_nodelay,
     warn_if_exposed,
 )
+from .._waiting import WaitingRoom
 from .._wire import EndReason
 from ._connection import SessionProtocol
 
@@ -93,6 +98,7 @@ class AsyncServer:
         self._accept_task: asyncio.Task[None] | None = None
         self._connection: SessionProtocol | None = None
         self._lingering: set[SessionProtocol] = set()
+        self._closer = LingeringCloser()
         self._closed = False
         self._stopped = self._loop.create_future()
         self._serving_forever = False
@@ -235,6 +241,7 @@ class AsyncServer:
     def _stop_listening(self, listener: socket.socket) -> None:
         """Close the listener once the accept loop is over; serve_forever then returns."""
         listener.close()
+        self._closer.shutdown(wait=False)  # on the loop: never block it
         self._core.close()
         logger.info("stopped listening")
         if not self._stopped.done():
@@ -242,20 +249,16 @@ class AsyncServer:
 
     async def _accept_loop(self, listener: socket.socket) -> None:
         """Accept and serve one client after another until closed or shut down."""
-        loop = self._loop
         try:
-            while not self._closed:
-                try:
-                    client, peer = await loop.sock_accept(listener)
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                except OSError as exc:
-                    logger.error("accept failed: %s", exc)
-                    await asyncio.sleep(ACCEPT_ERROR_PAUSE)
-                    continue
-                served = await self._serve(client, format_peer(peer))
-                if served.stops_server():
-                    self.close()
+            if WaitingRoom.needed(self.config):
+                await self._serve_through_gate(listener)
+            else:
+                while not self._closed:
+                    accepted = await self._accept(listener)
+                    if accepted is not None:
+                        served = await self._serve(*accepted)
+                        if served.stops_server():
+                            self.close()
         finally:
             connection = self._connection
             if connection is not None:  # closed while serving: let the session end
@@ -265,12 +268,74 @@ class AsyncServer:
                 lost = {protocol.lost for protocol in self._lingering}
                 await asyncio.wait(lost, timeout=2 * LINGER_SECONDS)
 
-    async def _serve(self, client: socket.socket, peer: str) -> ServedSession:
-        """Serve the client at *peer* until its connection is lost; return its session."""
+    async def _accept(self, listener: socket.socket) -> tuple[socket.socket, str] | None:
+        """Take the next client from the kernel's queue (None if it went away, or on an error)."""
+        try:
+            client, peer = await self._loop.sock_accept(listener)
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return None
+        except OSError as exc:
+            logger.error("accept failed: %s", exc)
+            await asyncio.sleep(ACCEPT_ERROR_PAUSE)
+            return None
+        return client, format_peer(peer)
+
+    async def _serve_through_gate(self, listener: socket.socket) -> None:
+        """Serve the clients a gate task accepts at once (``busy="refuse"``, ``max_wait``)."""
+        room = WaitingRoom(self.config)
+        arrived = asyncio.Event()
+        gate = self._loop.create_task(self._gate(listener, room, arrived))
+        try:
+            while not self._closed:
+                waiting = room.take()
+                if waiting is None:
+                    arrived.clear()
+                    await arrived.wait()
+                    continue
+                served = await self._serve(waiting.sock, waiting.peer, on_release=room.done)
+                if served.stops_server():
+                    self.close()
+        finally:
+            gate.cancel()
+            for waiting in room.close_all():
+                waiting.sock.close()
+
+    async def _gate(
+        self, listener: socket.socket, room: WaitingRoom, arrived: asyncio.Event
+    ) -> None:
+        """Accept every client at once: let it wait, turn it away, or close it at max_wait."""
+        while True:
+            deadline = room.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                accepted = await asyncio.wait_for(self._accept(listener), timeout)
+            except asyncio.TimeoutError:
+                accepted = None
+            now = time.monotonic()
+            if accepted is not None:
+                client, peer = accepted
+                if room.arrive(client, peer, now):
+                    arrived.set()
+                else:
+                    self._core.turned_away(peer)
+                    turn_away(client, self.config, self._closer)
+            for gone in room.expired(now):
+                self._core.turned_away(gone.peer, now - gone.arrived)
+                self._closer.close(gone.sock)
+
+    async def _serve(
+        self, client: socket.socket, peer: str, on_release: Callable[[], None] | None = None
+    ) -> ServedSession:
+        """Serve the client at *peer* until it is released; return its session.
+
+        *on_release* is called once the session has ended, before the client
+        can see its connection close.
+        """
         client.setblocking(False)
         set_nodelay(client)
         served = self._core.begin(peer)
         protocol = SessionProtocol(served, self.config, self._loop)
+        protocol.on_release = on_release
         self._connection = protocol
         tls = self.config.ssl_context
         try:
@@ -286,6 +351,8 @@ class AsyncServer:
             self._connection = None
             reason = EndReason.CONNECTION_ERROR if tls is None else EndReason.TLS_FAILED
             served.end(reason, str(exc) or type(exc).__name__)
+            if on_release is not None:
+                on_release()
             return served
         # Shielded: if the accept loop is cancelled, its cleanup still waits for this.
         await asyncio.shield(protocol.released)

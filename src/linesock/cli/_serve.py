@@ -144,9 +144,14 @@ def run_serve(settings: ServeSettings) -> int:
     """Check the options, import the handler, listen, announce the address, serve until stopped."""
     new_event_loop = None if settings.loop is None else event_loop_factory(settings.loop)
     options = {**settings.server_options, **settings.access.read_server_options()}
+    verbosity = settings.verbosity
+    if verbosity >= 2:  # -vv shows the conversation too
+        options.setdefault("log_commands", True)
+    elif options.get("log_commands"):
+        verbosity = 1  # the conversation is logged at INFO
     handler = _import_handler(settings.handler)
     host, port = settings.host, settings.port
-    with _logging_to_stderr(settings.verbosity):
+    with _logging_to_stderr(verbosity):
         if new_event_loop is None:
             stats, handler_exit = _serve_threaded(handler, host, port, options)
         else:

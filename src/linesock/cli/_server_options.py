@@ -87,6 +87,31 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         f"or --idle-timeout if shorter (default: {DEFAULT_TLS_HANDSHAKE_TIMEOUT:g})",
     )
     group.add_argument(
+        "--busy",
+        dest="busy",
+        choices=("queue", "refuse"),
+        default=argparse.SUPPRESS,
+        help="a client that connects while another is served: queue (waits its turn) or "
+        "refuse (answered 'busy' and closed; none of its commands runs) (default: queue)",
+    )
+    group.add_argument(
+        "--max-wait",
+        dest="max_wait",
+        type=seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="close a waiting client not served within S seconds; none of its commands "
+        "runs (default: none)",
+    )
+    group.add_argument(
+        "--log-commands",
+        dest="log_commands",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log each command and its answers (escaped, cut short; never a token); "
+        "-vv turns it on too",
+    )
+    group.add_argument(
         "--no-remote-shutdown",
         dest="allow_remote_shutdown",
         action="store_false",
