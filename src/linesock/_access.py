@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
 from enum import Enum
 from typing import Final
 
 from ._framing import InvalidLine
-from ._wire import AUTH_PREFIX
+from ._wire import AUTH_PREFIX, OK
 
-__all__ = ["Refusal", "check_first_line", "looks_like_http"]
+__all__ = ["AuthGuard", "Refusal", "WrongToken", "check_first_line", "looks_like_http"]
 
 
 class Refusal(Enum):
@@ -59,3 +60,34 @@ def check_first_line(
     if hmac.compare_digest(offered.encode(), token.encode()):
         return None
     return Refusal.UNAUTHORIZED
+
+
+class WrongToken(BaseException):
+    """Raised by :class:`AuthGuard` for a later ``auth`` line with a wrong token.
+
+    A ``BaseException``, so no handler's ``except Exception`` can swallow it:
+    the session turns it into ``unauthorized`` and a refusal.
+    """
+
+
+class AuthGuard:
+    """A handler wrapper: after authentication, ``auth`` lines are the server's, not the handler's.
+
+    The right token again is answered ``ok``; a wrong one raises
+    :class:`WrongToken`.  Anything else goes to the handler.
+    """
+
+    __slots__ = ("_handler", "_token")
+
+    def __init__(self, handler: Callable[[str], object], token: str) -> None:
+        """Guard *handler* with *token*."""
+        self._handler = handler
+        self._token = token.encode()
+
+    def __call__(self, command: str) -> object:
+        """Answer an ``auth`` line; pass anything else to the handler."""
+        if not command.startswith(AUTH_PREFIX):
+            return self._handler(command)
+        if hmac.compare_digest(command[len(AUTH_PREFIX) :].encode(), self._token):
+            return OK
+        raise WrongToken

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final, TypeAlias
 
-__all__ = ["ReportError", "ReportProblem", "add_answer", "encode_lines", "excerpt"]
+__all__ = ["ReportError", "ReportProblem", "add_answer", "encode_lines", "excerpt", "sendable"]
 
 # The longest piece of client data that goes into a log line.
 _EXCERPT_BYTES: Final = 128
@@ -93,3 +93,27 @@ def excerpt(data: bytes | str) -> str:
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     text = repr(raw[:_EXCERPT_BYTES])[2:-1]
     return text + "..." if len(raw) > _EXCERPT_BYTES else text
+
+
+def sendable(
+    out: list[str], starts: list[int], encoding: str, eol: str
+) -> tuple[list[str], list[int]]:
+    """The answer lines that :func:`encode_lines` sends, and where each command's now start.
+
+    For a recorder, which must record what went on the wire: ``out[starts[i]:]``
+    up to the next start are command i's answers.
+    """
+    ends = [*starts[1:], len(out)]
+    kept: list[str] = []
+    kept_starts: list[int] = []
+    for start, end in zip(starts, ends, strict=True):
+        kept_starts.append(len(kept))
+        for item in out[start:end]:
+            if eol == "\r" and "\r" in item:
+                continue
+            try:
+                item.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            kept.append(item)
+    return kept, kept_starts

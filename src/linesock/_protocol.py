@@ -29,16 +29,16 @@ always go out in command order.
 from __future__ import annotations
 
 import concurrent.futures
-import hmac
 import inspect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Final
 
-from ._access import Refusal, check_first_line
-from ._answers import add_answer, encode_lines
+from ._access import AuthGuard, Refusal, WrongToken, check_first_line
+from ._answers import add_answer, encode_lines, sendable
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import ANSWER_TERMINATORS, create_framer
 from ._framing import InvalidLine
+from ._observer import SessionObserver
 from ._wire import AUTH_PREFIX, DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
@@ -52,42 +52,6 @@ OUTPUT_CHUNK: Final = 256 * 1024
 
 _OK_LINE: Final = (OK + "\n").encode()
 _REFUSALS: Final = {Refusal.UNAUTHORIZED: (UNAUTHORIZED + "\n").encode(), Refusal.HTTP: b""}
-
-
-class SessionObserver:
-    """What a session reports, for logging and transcripts; every method does nothing here.
-
-    The servers pass one that logs and records (see ``linesock._lifecycle``);
-    a transport of your own may subclass this and override what it needs.
-    """
-
-    def commands(
-        self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]
-    ) -> None:
-        """A batch was answered: ``lines[i]``'s answers start at ``answers[starts[i]]``.
-
-        Only the first ``len(starts)`` lines were answered.  Called only for a
-        session created with ``record=True``.
-        """
-
-    def invalid_line(self, line: InvalidLine) -> None:
-        """An undecodable or overlong line arrived (it is answered by ``on_invalid``)."""
-
-    def handler_failed(self, command: str, error: BaseException) -> None:
-        """The handler (or ``on_invalid``, or a deferred answer) raised *error*."""
-
-    def bad_answer(self, command: str, problem: str) -> None:
-        """An answer to *command* could not go on the wire and was dropped."""
-
-    def authenticated(self) -> None:
-        """The first line was ``auth`` with the right token."""
-
-    def refused(self, refusal: Refusal, first: str | InvalidLine) -> None:
-        """The session was refused at its *first* line."""
-
-
-class _WrongToken(BaseException):
-    """Raised by the auth guard for a later ``auth`` line with a wrong token."""
 
 
 def _is_deferred(result: object) -> bool:
@@ -124,7 +88,6 @@ class Session:
         "_record",
         "_shutdown",
         "_stream",
-        "_user_handler",
         "closing",
         "config",
         "framer",
@@ -146,8 +109,7 @@ class Session:
         """Start a session that answers with *handler* under *config*."""
         self.config: Final = config
         # With a token, a later "auth ..." line is the server's, never the handler's.
-        self._user_handler: Final = handler
-        self.handler: Final = handler if config.token is None else self._guard_auth
+        self.handler: Final = handler if config.token is None else AuthGuard(handler, config.token)
         self.stats: Final = ServerStats() if stats is None else stats
         self.framer: Final = create_framer(
             config.terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
@@ -412,26 +374,10 @@ class Session:
                 wire = b""
             if not wire or not self._join_whole:  # lines were dropped: record what was sent
                 wire = encode_lines(out, self._encoding, self._eol, self._bad_answer)
-                out, starts = self._sendable(out, starts)
+                out, starts = sendable(out, starts, self._encoding, self._eol)
         if starts:
             self._observer.commands(lines, out, starts)
         return wire
-
-    def _sendable(self, out: list[str], starts: list[int]) -> tuple[list[str], list[int]]:
-        """The answer lines that go on the wire, and where each command's now start."""
-        ends = [*starts[1:], len(out)]
-        kept: list[str] = []
-        kept_starts: list[int] = []
-        for start, end in zip(starts, ends, strict=True):
-            kept_starts.append(len(kept))
-            for item in out[start:end]:
-                if not (self._eol == "\r" and "\r" in item):
-                    try:
-                        item.encode(self._encoding)
-                    except UnicodeEncodeError:
-                        continue
-                    kept.append(item)
-        return kept, kept_starts
 
     def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:
         """Forget the commands a closing session will never run, and any partial line.
@@ -450,20 +396,6 @@ class Session:
         self._queue = list(remaining)  # type: ignore[call-overload]
 
     # -- the rare paths ----------------------------------------------------
-
-    def _guard_auth(self, command: str) -> object:
-        """Answer an ``auth`` line after authentication; pass anything else to the handler.
-
-        The right token again is answered ``ok``; a wrong one ``unauthorized``,
-        and the session ends as a refused one does.
-        """
-        if not command.startswith(AUTH_PREFIX):
-            return self._user_handler(command)
-        assert self.config.token is not None
-        offered = command[len(AUTH_PREFIX) :].encode()
-        if hmac.compare_digest(offered, self.config.token.encode()):
-            return OK
-        raise _WrongToken
 
     def _answer_invalid(self, line: InvalidLine) -> object:
         """Count an invalid line, report it, and ask the ``on_invalid`` hook for its answer."""
@@ -509,7 +441,7 @@ class Session:
         answers before it, and the server stops.  Anything else raised,
         ``GeneratorExit`` and other ``BaseException`` included, is an error.
         """
-        if isinstance(error, _WrongToken):
+        if isinstance(error, WrongToken):
             if self._out is not None:
                 self._out.append(UNAUTHORIZED)
             self.closing = Closing.REFUSED
