@@ -9,7 +9,10 @@ The public surface:
 
 * :class:`Server`: the threaded server; :class:`ServerConfig` lists its
   options and :class:`ServerStats` its counters.
-* :class:`Client`: the blocking client.
+* :class:`Client`: the blocking client; :class:`ClientConfig` holds its
+  settings (``ClientSettings`` is its 0.1.0 name).  A refused token raises
+  :class:`AuthenticationError`, a missing server :class:`NoServerError`, a
+  client not connected :class:`NotConnectedError` (all ``ConnectionError``).
 * :class:`Commands`: a handler that routes each command to a typed function
   (see docs/routing.md); :class:`CommandError` refuses a request from one.
 * :class:`Transcript` and :func:`read_transcript`: session records as JSON
@@ -17,10 +20,20 @@ The public surface:
   a transcript's commands to a server and reports the answers that differ
   (see docs/transcripts.md).
 * :class:`LineFramer` and :class:`Session`: the sans-IO protocol core every
-  front end drives, for those who build their own transport.
+  front end drives, and :class:`ClientConnection` its client-side twin, for
+  those who build their own transport.
 """
 
 from ._client import DEFAULT_PORT, Client, ClientSettings, ProtocolError
+from ._client_protocol import NEED_DATA, ClientConnection, ClientState, NeedData
+from ._config import ClientConfig
+from ._errors import (
+    AuthenticationError,
+    LinesockError,
+    NoServerError,
+    NotConnectedError,
+    RemoteProtocolError,
+)
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 from ._protocol import (
     DEFAULT_WRITE_TIMEOUT,
@@ -42,10 +55,15 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_PORT",
     "DEFAULT_WRITE_TIMEOUT",
+    "NEED_DATA",
     "Answer",
     "AnswerDifference",
+    "AuthenticationError",
     "Client",
+    "ClientConfig",
+    "ClientConnection",
     "ClientSettings",
+    "ClientState",
     "Closing",
     "CommandError",
     "Commands",
@@ -53,7 +71,12 @@ __all__ = [
     "InvalidHandler",
     "InvalidLine",
     "LineFramer",
+    "LinesockError",
+    "NeedData",
+    "NoServerError",
+    "NotConnectedError",
     "ProtocolError",
+    "RemoteProtocolError",
     "ReplayReport",
     "Server",
     "ServerConfig",
