@@ -26,8 +26,10 @@ from ._client_protocol import (
     ClientConnection,
     ClientState,
     NeedData,
+    answer_timeout,
     check_command,
     not_connected,
+    send_timeout,
 )
 from ._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ClientConfig
 from ._errors import ProtocolError
@@ -205,10 +207,16 @@ class Client:
         # _send(), _pull() and _receive() written out: this runs once per request.
         if self._sock_timeout != self._timeout:
             self._set_timeout(sock, self._timeout)
-        sock.sendall(data)
+        try:
+            sock.sendall(data)
+        except TimeoutError:
+            raise send_timeout(self._timeout) from None
         answers = connection.next_answers()
         while answers is NEED_DATA:
-            size = sock.recv_into(self._buffer)
+            try:
+                size = sock.recv_into(self._buffer)
+            except TimeoutError:
+                raise answer_timeout(self._timeout) from None
             connection.receive_data(self._view[:size].tobytes())
             answers = connection.next_answers()
         return answers
@@ -284,7 +292,9 @@ class Client:
             return
         connection = self._connection
         try:
-            self._send(connection.close_request(command))
+            data = connection.close_request(command)
+            if data:  # else the server closed already
+                self._send(data)
             while connection.state is not ClientState.CLOSED:
                 self._receive(self.config.timeout)
         except ConnectionError:
@@ -307,7 +317,10 @@ class Client:
             raise not_connected()
         if self._sock_timeout != self._timeout:
             self._set_timeout(sock, self._timeout)
-        sock.sendall(data)
+        try:
+            sock.sendall(data)
+        except TimeoutError:
+            raise send_timeout(self._timeout) from None
 
     def _receive(self, timeout: float) -> None:
         """Wait at most *timeout* for the next read, and hand it to the connection."""
@@ -316,7 +329,10 @@ class Client:
             raise not_connected()
         if timeout != self._sock_timeout:
             self._set_timeout(sock, timeout)
-        size = sock.recv_into(self._buffer)
+        try:
+            size = sock.recv_into(self._buffer)
+        except TimeoutError:
+            raise answer_timeout(timeout) from None
         self._connection.receive_data(self._view[:size].tobytes())
 
     def _set_timeout(self, sock: socket.socket, timeout: float) -> None:

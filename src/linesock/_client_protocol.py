@@ -61,8 +61,10 @@ __all__ = [
     "ClientConnection",
     "ClientState",
     "NeedData",
+    "answer_timeout",
     "check_command",
     "not_connected",
+    "send_timeout",
 ]
 
 
@@ -115,6 +117,16 @@ def check_command(command: str) -> str:
 def not_connected() -> NotConnectedError:
     """The error for using a client that is not connected."""
     return NotConnectedError("the client is not connected; call connect()")
+
+
+def answer_timeout(timeout: float) -> TimeoutError:
+    """The error for a wait of *timeout* seconds in which no answer came."""
+    return TimeoutError(f"no answer within {timeout} s")
+
+
+def send_timeout(timeout: float) -> TimeoutError:
+    """The error for a server that took none of what was sent within *timeout* seconds."""
+    return TimeoutError(f"the server took no data within {timeout} s")
 
 
 class ClientConnection:

@@ -33,7 +33,9 @@ from .._client_protocol import (
     ClientConnection,
     ClientState,
     NeedData,
+    answer_timeout,
     not_connected,
+    send_timeout,
 )
 from .._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ClientConfig
 from .._errors import ProtocolError
@@ -158,7 +160,7 @@ class _ClientProtocol(asyncio.Protocol):
             return
         loop = asyncio.get_running_loop()
         waiter = self._drain_waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter, "the server took no data")
+        timer = loop.call_later(timeout, _expire, waiter, send_timeout, timeout)
         try:
             await waiter
         finally:
@@ -181,10 +183,12 @@ class _ClientProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
 
-def _expire(waiter: asyncio.Future[None], what: str) -> None:
-    """Fail *waiter* with ``TimeoutError``, unless it is already resolved."""
+def _expire(
+    waiter: asyncio.Future[None], error: Callable[[float], TimeoutError], timeout: float
+) -> None:
+    """Fail *waiter* with ``error(timeout)``, unless it is already resolved."""
     if not waiter.done():
-        waiter.set_exception(TimeoutError(what))
+        waiter.set_exception(error(timeout))
 
 
 class AsyncClient:
@@ -415,7 +419,9 @@ class AsyncClient:
             return
         connection = self._connection
         try:
-            await self._write(connection.close_request(command))
+            data = connection.close_request(command)
+            if data:  # else the server closed already
+                await self._write(data)
             deadline = asyncio.get_running_loop().time() + self.config.timeout
             while connection.state is not ClientState.CLOSED:
                 await self._receive(deadline, self.config.timeout)
@@ -431,6 +437,9 @@ class AsyncClient:
         protocol = self._protocol
         if protocol is None:
             raise not_connected()
+        if protocol.transport.is_closing():
+            # Writing to a closed transport raises RuntimeError on uvloop.
+            raise ConnectionError(f"the server at {self._connection.where} closed the connection")
         protocol.transport.write(data)
         await protocol.drain(self.config.timeout)
 
@@ -463,7 +472,7 @@ class AsyncClient:
         protocol.lines_taken()  # reading may be paused, and the lines all taken
         loop = asyncio.get_running_loop()
         waiter = protocol.waiter = loop.create_future()
-        timer = loop.call_at(deadline, _expire, waiter, f"no answer within {timeout} s")
+        timer = loop.call_at(deadline, _expire, waiter, answer_timeout, timeout)
         try:
             await waiter
         finally:

@@ -12,7 +12,14 @@ import logging
 import socket
 import time
 
-from .._client_protocol import NEED_DATA, ClientConnection, ClientState, NeedData, check_command
+from .._client_protocol import (
+    NEED_DATA,
+    ClientConnection,
+    ClientState,
+    NeedData,
+    answer_timeout,
+    check_command,
+)
 from .._config import ClientConfig
 from .._errors import RemoteProtocolError
 from .._framing import InvalidLine
@@ -150,7 +157,7 @@ class OnelineClient(OnelineEndpoint):
                 if step is NEED_DATA:
                     if not self._receive(deadline):
                         if self._sock is not None:  # else the failure is logged already
-                            timeout = TimeoutError(f"no answer within {NETWORK_TIMEOUT:g} s")
+                            timeout = answer_timeout(NETWORK_TIMEOUT)
                             self._problem(str(connection.handshake_error(timeout)), logging.INFO)
                         return False
                 elif not self._send_bytes(step, step.decode(ENCODING).rstrip("\n")):
