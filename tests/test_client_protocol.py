@@ -88,6 +88,25 @@ def test_without_a_token_the_handshake_is_ping_then_pong(size: int) -> None:
     assert state(connection) is ClientState.READY
 
 
+@pytest.mark.srs("SRS-047", "SRS-050")
+@pytest.mark.parametrize("token", [None, "t"], ids=["ping", "auth-then-ping"])
+def test_a_server_that_closes_right_after_its_pong_leaves_a_closed_connection(
+    token: str | None,
+) -> None:
+    """The handshake passes, but the connection stays CLOSED: the next use says so."""
+    connection = make(token=token)
+    connection.start()
+    if token is not None:
+        connection.receive_data(b"ok\n")
+        assert connection.handshake_step() == b"ping\n"
+    connection.receive_data(b"pong\n")
+    connection.receive_data(b"")
+    assert connection.handshake_step() is None
+    assert state(connection) is ClientState.CLOSED
+    with pytest.raises(ConnectionError, match="closed the connection"):
+        connection.request("x")
+
+
 @pytest.mark.srs("SRS-067")
 def test_with_a_token_auth_goes_first_and_ping_only_after_ok() -> None:
     """start() sends auth TOKEN; only ok releases the ping; pong makes it READY."""
@@ -163,6 +182,17 @@ def test_a_handshake_cut_short_names_the_step(token: str | None, data: bytes, me
         connection.handshake_step()
     assert str(caught.value) == f"the server at {WHERE} " + message.format(where=WHERE)
     assert isinstance(caught.value.__cause__, RemoteProtocolError | ConnectionError)
+
+
+@pytest.mark.srs("SRS-048")
+def test_a_server_that_closed_before_the_handshake_began_fails_it() -> None:
+    """EOF received before start() (an asyncio transport may see it first) fails the ping."""
+    connection = make()
+    connection.receive_data(b"")
+    assert connection.start() == b"ping\n"
+    assert state(connection) is ClientState.CLOSED
+    with pytest.raises(ConnectionError, match=r"did not answer ping: .* closed the connection"):
+        connection.handshake_step()
 
 
 def test_the_errors_of_the_front_ends_io_are_worded_by_the_connection() -> None:

@@ -3,19 +3,13 @@
 Design notes
 ------------
 The protocol is :class:`~linesock.ClientConnection`'s, as for the blocking
-client.  A small ``asyncio.Protocol`` hands every read to it and wakes the
-task waiting in :meth:`AsyncClient._wait`, the one place that waits for
-data, once a line (or the end of the connection) arrived.  A ``recv`` that
-times out or is cancelled loses nothing: a line that comes later stays
-queued in the connection for the next call.  Like the blocking client it
-never returns an empty string to mean "nothing came": a wait that runs out
-raises ``TimeoutError`` and a server that closed raises ``ConnectionError``.
-
-Back-pressure both ways: the protocol stops reading once more than
-``_MAX_UNREAD_BYTES`` of lines wait unread, so a server that answers faster
-than the application reads fills the kernel's buffers, not this process;
-and ``send`` waits (at most ``timeout``) while the transport's write buffer
-is over its high-water mark.
+client; a ``ClientStream`` (the ``asyncio.Protocol``) feeds it every read
+and holds the back-pressure both ways.  :meth:`AsyncClient._wait` is the one
+place that waits for data.  A ``recv`` that times out or is cancelled loses
+nothing: a line that comes later stays queued in the connection for the next
+call.  Like the blocking client it never returns an empty string to mean
+"nothing came": a wait that runs out raises ``TimeoutError`` and a server
+that closed raises ``ConnectionError``.
 """
 
 from __future__ import annotations
@@ -25,7 +19,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, TypeVar, cast
+from typing import Final, TypeVar
 
 from .._client_protocol import (
     CLOSING_COMMANDS,
@@ -33,22 +27,18 @@ from .._client_protocol import (
     ClientConnection,
     ClientState,
     NeedData,
-    answer_timeout,
     not_connected,
-    send_timeout,
 )
 from .._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ClientConfig
 from .._errors import ProtocolError
 from .._framing import DEFAULT_MAX_LINE_BYTES
 from .._wire import DISCONNECT, PING, SHUTDOWN
+from ._client_stream import ClientStream
 
 __all__ = ["AsyncClient", "connect"]
 
 logger: Final = logging.getLogger("linesock")
 
-# Once this many bytes of complete lines wait unread, the client stops
-# reading until the application has taken them all.
-_MAX_UNREAD_BYTES: Final = 256 * 1024
 _Pulled = TypeVar("_Pulled")
 
 
@@ -88,109 +78,6 @@ async def connect(
     return client
 
 
-class _ClientProtocol(asyncio.Protocol):
-    """Hands what the server sends to a :class:`ClientConnection`; wakes the waiting task."""
-
-    transport: asyncio.Transport
-
-    def __init__(self, connection: ClientConnection) -> None:
-        """Feed *connection* with the bytes of this transport."""
-        self.connection = connection
-        #: True once the server closed its side or the connection was lost.
-        self.ended = False
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiter: asyncio.Future[None] | None = None
-        self._unread_bytes = 0
-        self._reading = True
-        self._write_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        self.transport = cast("asyncio.Transport", transport)
-
-    def data_received(self, data: bytes) -> None:
-        """Hand *data* on; wake a waiting task; stop reading if too much waits unread."""
-        connection = self.connection
-        connection.receive_data(data)
-        if connection.buffered_lines:
-            self._wake()
-            self._unread_bytes += len(data)
-            if self._unread_bytes > _MAX_UNREAD_BYTES and self._reading:
-                self._reading = False
-                self.transport.pause_reading()
-
-    def eof_received(self) -> bool:
-        """The server closed: tell the connection, and let the transport close."""
-        self._end()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake everyone waiting: no more data will come."""
-        self._end()
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
-        self.closed.set_result(None)
-
-    def pause_writing(self) -> None:
-        """The server lags: make ``send`` wait."""
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        """The server caught up: let ``send`` go on."""
-        self._write_paused = False
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
-
-    def lines_taken(self) -> None:
-        """Resume reading once every line that came was taken."""
-        if not self.connection.buffered_lines:
-            self._unread_bytes = 0
-            if not self._reading and not self.transport.is_closing():
-                self._reading = True
-                self.transport.resume_reading()
-
-    async def drain(self, timeout: float) -> None:
-        """Wait (at most *timeout*) until the write buffer is under its high-water mark.
-
-        Raises ``TimeoutError`` when it is not, ``ConnectionError`` when the
-        connection is lost meanwhile.
-        """
-        if not self._write_paused or self.ended:
-            return
-        loop = asyncio.get_running_loop()
-        waiter = self._drain_waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter, send_timeout, timeout)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._drain_waiter = None
-        if self.closed.done():
-            raise ConnectionError("the connection was lost while sending")
-
-    def _end(self) -> None:
-        """No more data will come: tell the connection (once) and wake the waiting task."""
-        if not self.ended:
-            self.ended = True
-            self.connection.receive_data(b"")
-        self._wake()
-
-    def _wake(self) -> None:
-        """Resolve the waiting task's future, if any."""
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-
-def _expire(
-    waiter: asyncio.Future[None], error: Callable[[float], TimeoutError], timeout: float
-) -> None:
-    """Fail *waiter* with ``error(timeout)``, unless it is already resolved."""
-    if not waiter.done():
-        waiter.set_exception(error(timeout))
-
-
 class AsyncClient:
     """An asyncio Oneline client: :class:`~linesock.Client`, with ``await``.
 
@@ -226,7 +113,7 @@ class AsyncClient:
             token=token,
         )
         self._connection = ClientConnection(self.config)
-        self._protocol: _ClientProtocol | None = None
+        self._protocol: ClientStream | None = None
         self._shut_down = False
 
     @property
@@ -281,7 +168,7 @@ class AsyncClient:
         """
         await self.close()
         config, connection = self.config, self._connection
-        protocol = _ClientProtocol(connection)
+        protocol = ClientStream(connection)
         tls = config.ssl_context
         try:
             await asyncio.wait_for(
@@ -437,10 +324,7 @@ class AsyncClient:
         protocol = self._protocol
         if protocol is None:
             raise not_connected()
-        if protocol.transport.is_closing():
-            # Writing to a closed transport raises RuntimeError on uvloop.
-            raise ConnectionError(f"the server at {self._connection.where} closed the connection")
-        protocol.transport.write(data)
+        protocol.write(data)
         await protocol.drain(self.config.timeout)
 
     async def _wait(self, pull: Callable[[], _Pulled | NeedData], timeout: float) -> _Pulled:
@@ -457,24 +341,8 @@ class AsyncClient:
         return result
 
     async def _receive(self, deadline: float, timeout: float) -> None:
-        """Wait until more lines (or the end of the connection) came, at most until *deadline*.
-
-        Raises ``TimeoutError`` saying *timeout*, the wait it was given, when
-        the deadline passes first.
-        """
+        """Wait until more lines (or the end) came, at most until *deadline*; see ClientStream."""
         protocol = self._protocol
         if protocol is None:
             raise not_connected()
-        if protocol.ended:
-            return  # the connection knows: its next pull raises
-        if protocol.waiter is not None:
-            raise RuntimeError("another task is already waiting in recv()")
-        protocol.lines_taken()  # reading may be paused, and the lines all taken
-        loop = asyncio.get_running_loop()
-        waiter = protocol.waiter = loop.create_future()
-        timer = loop.call_at(deadline, _expire, waiter, answer_timeout, timeout)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            protocol.waiter = None
+        await protocol.wait_for_lines(deadline, timeout)
