@@ -486,3 +486,34 @@ def test_close_request_takes_only_the_closing_commands() -> None:
 def test_repr_shows_the_server_and_the_state() -> None:
     """repr() names the address and the state."""
     assert repr(ready()) == f"<linesock.ClientConnection {WHERE} ready>"
+
+
+@pytest.mark.srs("SRS-052", "SRS-058")
+def test_lines_after_an_invalid_one_are_gathered_like_any_other() -> None:
+    """Once the invalid line is pulled, the lines around it make up answers as usual."""
+    connection = ready()
+    connection.receive_data(b"\xff\n")
+    connection.receive_data(b"b\n")  # joins a batch that holds an invalid line
+    with pytest.raises(RemoteProtocolError):
+        connection.next_line()
+    connection.request("command")
+    assert connection.next_answers() is NEED_DATA  # b came, its pong not yet
+    connection.receive_data(b"c\npong\n")
+    assert connection.next_answers() == ["b", "c"]
+
+
+@pytest.mark.srs("SRS-052")
+def test_a_new_request_drops_the_part_answer_of_one_given_up() -> None:
+    """Answers gathered for a request given up on (a timeout) do not leak into the next one."""
+    connection = ready()
+    connection.request("first")
+    connection.receive_data(b"part of first\n")
+    assert connection.next_answers() is NEED_DATA
+    connection.request("second")
+    connection.receive_data(b"rest\npong\n")
+    assert connection.next_answers() == ["rest"]
+
+
+def test_handshake_step_once_connected_is_none() -> None:
+    """A connection past its handshake has no step left: None."""
+    assert ready().handshake_step() is None

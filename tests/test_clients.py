@@ -53,6 +53,14 @@ class AnyClient(Protocol):
     @property
     def timeout(self) -> float: ...
     @property
+    def encoding(self) -> str: ...
+    @property
+    def max_line_bytes(self) -> int: ...
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None: ...
+    @property
+    def server_hostname(self) -> str | None: ...
+    @property
     def connected(self) -> bool: ...
     def connect(self) -> None: ...
     def send(self, command: str) -> None: ...
@@ -131,6 +139,26 @@ class ThreadedAsyncClient:
     def timeout(self) -> float:
         """The client's timeout."""
         return self.client.timeout
+
+    @property
+    def encoding(self) -> str:
+        """The client's encoding."""
+        return self.client.encoding
+
+    @property
+    def max_line_bytes(self) -> int:
+        """The client's longest answer line."""
+        return self.client.max_line_bytes
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client's TLS context."""
+        return self.client.ssl_context
+
+    @property
+    def server_hostname(self) -> str | None:
+        """The name the server's certificate must carry."""
+        return self.client.server_hostname
 
     @property
     def connected(self) -> bool:
@@ -608,11 +636,21 @@ def test_the_settings_are_a_client_config_readable_on_the_client(
     make_client: MakeClient, server: Server
 ) -> None:
     """The client keeps its arguments as a ClientConfig (ClientSettings is its old name)."""
-    client = make_client(port=server.port, timeout=2.5, token="t0k3n")
-    assert client.config == ClientConfig(port=server.port, timeout=2.5, token="t0k3n")
+    context = ssl.create_default_context()
+    options: dict[str, Any] = {
+        "port": server.port,
+        "timeout": 2.5,
+        "encoding": "latin-1",
+        "max_line_bytes": 80,
+        "ssl_context": context,
+        "token": "t0k3n",
+    }
+    client = make_client(**options)
+    assert client.config == ClientConfig(**options)
     assert ClientSettings is ClientConfig
-    assert (client.host, client.port, client.timeout) == ("127.0.0.1", server.port, 2.5)
-    assert client.config.server_hostname == "127.0.0.1"
+    settings = (client.host, client.port, client.timeout, client.encoding, client.max_line_bytes)
+    assert settings == ("127.0.0.1", server.port, 2.5, "latin-1", 80)
+    assert (client.ssl_context, client.server_hostname) == (context, "127.0.0.1")
     assert "t0k3n" not in repr(client.config)
     assert repr(client) == f"<{make_client.repr_name} 127.0.0.1:{server.port} connected=False>"
 
