@@ -1,4 +1,4 @@
-"""linesock.aio: the AsyncClient, deferred answers, back-pressure, timeouts and uvloop.
+"""linesock.aio: the AsyncServer, deferred answers, back-pressure, timeouts and uvloop.
 
 The protocol rules themselves are checked for the asyncio server by the
 shared suite (tests/test_protocol.py); these tests cover what only the
@@ -14,19 +14,17 @@ import contextlib
 import logging
 import re
 import socket
-import ssl
 import struct
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import trustme
 
 import wire
 from frontends import start_asyncio
 from handlers import protocol_handler
-from linesock import ProtocolError, ServerStats, aio
+from linesock import ServerStats, aio
 from wire import WAIT
 
 T = TypeVar("T")
@@ -156,189 +154,13 @@ def deferring() -> Iterator[DeferringHandler]:
     handler.pool.shutdown(wait=True)
 
 
-def is_connected(client: aio.AsyncClient) -> bool:
-    """Read ``client.connected`` afresh (a type checker would keep its narrowed value)."""
-    return client.connected
-
-
 async def echo_server(**options: Any) -> aio.AsyncServer:
     """An asyncio server with the protocol handler on a free port."""
     return await aio.start_server(protocol_handler, **options)
 
 
-# -- the AsyncClient ------------------------------------------------------------
-
-
-@pytest.mark.srs("SRS-093")
-def test_client_request_send_recv_and_ping_against_the_asyncio_server(
-    new_loop: LoopFactory,
-) -> None:
-    """request() gathers every answer line, send()/recv() go one by one, ping() is True."""
-
-    async def main() -> None:
-        async with await echo_server() as server:
-            client = await aio.connect(port=server.port)
-            assert is_connected(client)
-            assert await client.request("lines 3") == ["line 1", "line 2", "line 3"]
-            assert await client.request("silent") == []
-            await client.send("echo one")
-            await client.send("echo two")
-            assert [await client.recv(), await client.recv()] == ["one", "two"]
-            assert await client.ping() is True
-            await client.disconnect()
-            assert not is_connected(client)
-            assert server.stats.commands == 9  # 2 pings in connect and request x2 included
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-094")
-def test_recv_timeout_raises_timeout_error_and_loses_nothing(new_loop: LoopFactory) -> None:
-    """A recv() that runs out raises TimeoutError; a line that comes later is still read."""
-
-    async def main() -> None:
-        async with await echo_server() as server, aio.AsyncClient(port=server.port) as client:
-            with pytest.raises(TimeoutError, match=r"no answer within 0\.05 s"):
-                await client.recv(timeout=0.05)
-            await client.send("echo late")
-            assert await client.recv() == "late"
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-094")
-def test_recv_after_the_server_closed_raises_connection_error(new_loop: LoopFactory) -> None:
-    """Answers sent before the server closed are read first; then recv() raises."""
-
-    async def main() -> None:
-        async with await echo_server() as server, aio.AsyncClient(port=server.port) as client:
-            await client.send("echo last")
-            await client.send("disconnect")
-            assert await client.recv() == "last"
-            with pytest.raises(ConnectionError, match="closed the connection"):
-                await client.recv()
-            with pytest.raises(ConnectionError, match="closed the connection"):
-                await client.send("ping")
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-095")
-def test_commands_holding_cr_or_lf_are_refused_before_sending(new_loop: LoopFactory) -> None:
-    """send() and request() raise ValueError for CR or LF, and nothing reaches the server."""
-
-    async def main() -> None:
-        async with await echo_server() as server, aio.AsyncClient(port=server.port) as client:
-            with pytest.raises(ValueError, match="cannot hold CR or LF"):
-                await client.send("echo a\necho b")
-            with pytest.raises(ValueError, match="cannot hold CR or LF"):
-                await client.request("echo a\r")
-            assert await client.request("echo ok") == ["ok"]
-            assert server.stats.commands == 3  # connect's ping, echo ok, its ping
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-093")
-def test_async_with_connects_and_then_disconnects(new_loop: LoopFactory) -> None:
-    """`async with AsyncClient(...)` connects on entry and disconnects on exit."""
-
-    async def main() -> None:
-        async with await echo_server() as server:
-            client = aio.AsyncClient(port=server.port)
-            assert (
-                repr(client)
-                == f"<linesock.aio.AsyncClient 127.0.0.1:{server.port} connected=False>"
-            )
-            async with client:
-                assert is_connected(client)
-                assert await client.request("echo in") == ["in"]
-            assert not is_connected(client)
-            # The server was told to disconnect, so the next client is served at once.
-            assert await converse(server.port, b"ping\ndisconnect\n") == b"pong\n"
-            assert server.stats.sessions == 2
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-095")
-def test_connecting_where_nothing_listens_raises_connection_error(new_loop: LoopFactory) -> None:
-    """connect() to a closed port raises ConnectionError naming the address."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-
-    async def main() -> None:
-        with pytest.raises(
-            ConnectionError, match=f"no server accepts connections at 127.0.0.1:{port}"
-        ):
-            await aio.connect(port=port, timeout=WAIT)
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-095")
-def test_an_invalid_line_from_the_server_raises_protocol_error(new_loop: LoopFactory) -> None:
-    """A server answer that is not UTF-8 raises ProtocolError; the next line still reads."""
-
-    async def fake_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        assert await reader.readline() == b"ping\n"
-        writer.write(b"pong\n\xff\nfine\n")
-        await reader.read()  # until the client closes
-        writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(fake_server, "127.0.0.1", 0)
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            client = await aio.connect(port=port)
-            with pytest.raises(ProtocolError, match="undecodable line of 1 bytes"):
-                await client.recv()
-            assert await client.recv() == "fine"
-            await client.close()
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-093")
-def test_send_waits_for_a_server_that_reads_nothing_then_times_out(new_loop: LoopFactory) -> None:
-    """send() waits while the server takes no data, and raises TimeoutError after the timeout."""
-    release = asyncio.Event()
-
-    async def stalled_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        assert await reader.readline() == b"ping\n"
-        writer.write(b"pong\n")
-        writer.transport.pause_reading()  # type: ignore[attr-defined]
-        await release.wait()
-        writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(stalled_server, "127.0.0.1", 0)
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            client = await aio.connect(port=port, timeout=0.5)
-            command = "x" * 60_000
-            sent = 0
-            with pytest.raises(TimeoutError, match="the server took no data"):
-                while sent < 10_000:  # far beyond what the socket buffers hold
-                    await client.send(command)
-                    sent += 1
-            assert 10 < sent < 10_000
-            release.set()
-            await client.close()
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-093")
-def test_a_client_reading_a_large_answer_gets_every_line_in_order(new_loop: LoopFactory) -> None:
-    """An answer far larger than the client's unread-line limit arrives whole, in order."""
-
-    async def main() -> None:
-        async with await echo_server() as server, aio.AsyncClient(port=server.port) as client:
-            answers = await client.request("lines 100000")  # about 1.1 MB of answers
-            assert answers == [f"line {number}" for number in range(1, 100_001)]
-
-    run(new_loop, main)
+# -- the AsyncClient with the AsyncServer ------------------------------------------
+# (the AsyncClient's own contract is in tests/test_clients.py, shared with Client)
 
 
 @pytest.mark.srs("SRS-088", "SRS-093")
@@ -356,52 +178,6 @@ def test_client_shutdown_makes_serve_forever_return(new_loop: LoopFactory) -> No
         assert not server.is_running
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection("127.0.0.1", server.port)
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-093")
-def test_request_handles_the_built_in_commands_like_the_client(new_loop: LoopFactory) -> None:
-    """request("ping") is ["pong"]; request("disconnect") ends the session and returns []."""
-
-    async def main() -> None:
-        async with await echo_server() as server:
-            client = await aio.connect(port=server.port)
-            assert await client.request("ping") == ["pong"]
-            assert await client.request("disconnect") == []
-            assert not is_connected(client)
-            client = await aio.connect(port=server.port)
-            assert await client.request("shutdown") == []
-            assert not is_connected(client)
-            await asyncio.wait_for(server.serve_forever(), WAIT)
-
-    run(new_loop, main)
-
-
-@pytest.mark.srs("SRS-093")
-def test_the_async_client_speaks_tls_and_authenticates_with_its_token(
-    new_loop: LoopFactory,
-) -> None:
-    """With ssl_context and token, AsyncClient shakes hands, sends auth, and is served."""
-    authority = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    authority.configure_trust(client_context)
-
-    async def main() -> None:
-        async with await echo_server(ssl_context=server_context, token="rig-42") as server:
-            async with aio.AsyncClient(
-                port=server.port, ssl_context=client_context, token="rig-42"
-            ) as client:
-                assert await client.request("lines 2") == ["line 1", "line 2"]
-            with pytest.raises(ConnectionError, match=r"refused the token \(unauthorized\)"):
-                await aio.connect(port=server.port, ssl_context=client_context, token="wrong")
-            with pytest.raises(
-                ConnectionError, match=r"TLS handshake with 127\.0\.0\.1:\d+ failed"
-            ):
-                await aio.connect(port=server.port, ssl_context=ssl.create_default_context())
-            assert server.stats.auth_failures == 1
 
     run(new_loop, main)
 

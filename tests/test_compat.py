@@ -768,3 +768,72 @@ def test_client_send_on_dead_connection_does_not_raise(
             break
     assert client.connected is False
     assert caplog.records[-1].getMessage().startswith(CLIENT_PREFIX + "send failed (")
+
+
+def play_a_server(
+    listener: socket.socket, answer_ping: bytes, then: bytes = b""
+) -> threading.Thread:
+    """Accept one client on *listener*, answer its ping with *answer_ping*, send *then*.
+
+    Then read (and drop) until the client closes, so its close is never a reset.
+    """
+
+    def run() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(WAIT)
+            assert read_line(connection) == b"ping"
+            connection.sendall(answer_ping + then)
+            while connection.recv(4096):
+                pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.srs("SRS-106")
+def test_connect_to_a_peer_that_does_not_answer_pong_fails_and_logs() -> None:
+    """connect() is False, with the reason logged, when the peer answers ping otherwise."""
+    logger = RecordingLogger()
+    with socket.create_server((HOST, 0)) as listener:
+        listener.settimeout(WAIT)
+        port = listener.getsockname()[1]
+        thread = play_a_server(listener, b"hello\n")
+        client = OnelineClient()
+        assert client.init(ip_address=HOST, ip_port=port, logger=logger, verbose=True) is True
+        assert client.connect() is False
+        thread.join(WAIT)
+    assert client.connected is False
+    assert logger.lines == [
+        CLIENT_PREFIX + "tx: ping",
+        f"{CLIENT_PREFIX}error: the server at {HOST}:{port} answered ping with 'hello'",
+    ]
+
+
+@pytest.mark.srs("SRS-106", "SRS-107")
+def test_invalid_answers_and_unencodable_commands_are_logged_not_raised() -> None:
+    """An undecodable answer comes back with U+FFFD, an overlong one as ''; neither raises."""
+    logger = RecordingLogger()
+    overlong = b"x" * (linesock.DEFAULT_MAX_LINE_BYTES + 1)
+    with socket.create_server((HOST, 0)) as listener:
+        listener.settimeout(WAIT)
+        port = listener.getsockname()[1]
+        thread = play_a_server(listener, b"pong\n", b"caf\xe9\n" + overlong + b"\nfine\n")
+        client = connected_client(port, logger)
+        assert client.recv() == "caf\ufffd"
+        assert client.recv() == ""
+        assert client.recv() == "fine"
+        client.send("\udcff")  # a lone surrogate: UTF-8 cannot encode it
+        assert client.connected is True
+        client.disconnect()
+        thread.join(WAIT)
+    assert logger.lines[2:] == [
+        CLIENT_PREFIX + "error: the answer was not valid UTF-8; bad bytes became U+FFFD",
+        f"{CLIENT_PREFIX}error: dropped an answer of {len(overlong)} bytes: too long",
+        CLIENT_PREFIX + "rx: fine",
+        CLIENT_PREFIX + "error: cannot encode the command ('utf-8' codec can't encode character "
+        "'\\udcff' in position 0: surrogates not allowed); not sent: '\\udcff'",
+        CLIENT_PREFIX + "tx: disconnect",
+        CLIENT_PREFIX + "disconnect: disconnected",
+    ]

@@ -9,7 +9,10 @@ The public surface:
 
 * :class:`Server`: the threaded server; :class:`ServerConfig` lists its
   options and :class:`ServerStats` its counters.
-* :class:`Client`: the blocking client.
+* :class:`Client`: the blocking client; :class:`ClientConfig` holds its
+  settings (``ClientSettings`` is its 0.1.0 name).  A refused token raises
+  :class:`AuthenticationError`, a missing server :class:`NoServerError`, a
+  client not connected :class:`NotConnectedError` (all ``ConnectionError``).
 * :class:`Commands`: a handler that routes each command to a typed function
   (see docs/routing.md); :class:`CommandError` refuses a request from one.
 * :class:`Transcript` and :func:`read_transcript`: session records as JSON
@@ -17,7 +20,8 @@ The public surface:
   a transcript's commands to a server and reports the answers that differ
   (see docs/transcripts.md).
 * :class:`LineFramer` and :class:`Session`: the sans-IO protocol core every
-  front end drives, for those who build their own transport.
+  front end drives, and :class:`ClientConnection` its client-side twin, for
+  those who build their own transport.
 """
 
 from collections.abc import Iterable
@@ -25,6 +29,7 @@ from typing import TypeAlias
 
 from ._access import Refusal
 from ._client import Client, ClientSettings
+from ._client_protocol import NEED_DATA, ClientConnection, ClientState, NeedData
 from ._config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -64,13 +69,16 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
+    "NEED_DATA",
     "OUTPUT_CHUNK",
     "Answer",
     "AnswerDifference",
     "AuthenticationError",
     "Client",
     "ClientConfig",
+    "ClientConnection",
     "ClientSettings",
+    "ClientState",
     "Closing",
     "CommandError",
     "Commands",
@@ -80,6 +88,7 @@ __all__ = [
     "InvalidLine",
     "LineFramer",
     "LinesockError",
+    "NeedData",
     "NoServerError",
     "NotConnectedError",
     "ProtocolError",

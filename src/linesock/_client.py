@@ -2,13 +2,13 @@
 
 Design notes
 ------------
-The client frames what it reads with the same :class:`~linesock.LineFramer`
-as the servers, so an answer split across reads, a CR before the LF or a
-multi-byte character cut in two all come out whole.  It never returns an
-empty string to mean "nothing came": a wait that runs out raises
-``TimeoutError`` and a server that closed raises ``ConnectionError``.
-Commands holding CR or LF are refused before anything is sent, since they
-would reach the server as two commands.
+The protocol is :class:`~linesock.ClientConnection`'s (the handshake, the
+``ping`` sentinel of a request, framing, the close); this module only moves
+its bytes over a socket and waits, in :meth:`Client._receive`, the one place
+that reads.  It never returns an empty string to mean "nothing came": a
+wait that runs out raises ``TimeoutError`` and a server that closed raises
+``ConnectionError``.  Commands holding CR or LF are refused before anything
+is sent, since they would reach the server as two commands.
 """
 
 from __future__ import annotations
@@ -16,13 +16,25 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-from collections import deque
+from collections.abc import Callable
 from types import TracebackType
-from typing import Final
+from typing import Final, TypeVar
 
-from ._config import DEFAULT_PORT, DEFAULT_TIMEOUT
+from ._client_protocol import (
+    CLOSING_COMMANDS,
+    NEED_DATA,
+    ClientConnection,
+    ClientState,
+    NeedData,
+    answer_timeout,
+    check_command,
+    not_connected,
+    send_timeout,
+)
+from ._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ClientConfig
 from ._errors import ProtocolError
-from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._framing import DEFAULT_MAX_LINE_BYTES
+from ._wire import DISCONNECT, PING, SHUTDOWN
 
 __all__ = [
     "DEFAULT_PORT",
@@ -35,40 +47,27 @@ __all__ = [
 
 logger: Final = logging.getLogger("linesock")
 
+#: The 0.1.0 name of :class:`~linesock.ClientConfig`, kept as an alias (it was
+#: the base class of both clients; they now hold one as ``config``).
+ClientSettings = ClientConfig
 
 _READ_SIZE: Final = 64 * 1024
+_Pulled = TypeVar("_Pulled")
 
 
-def check_command(command: str) -> str:
-    """Return *command* if it can travel as one line; raise ``ValueError`` if not."""
-    if "\n" in command or "\r" in command:
-        raise ValueError(f"a command cannot hold CR or LF: {command!r}")
-    return command
+class Client:
+    """A blocking Oneline client.
 
-
-class ClientSettings:
-    """Where a client connects and how: the settings :class:`Client` and ``AsyncClient`` share.
-
-    Args:
-        host: the server's name or address; every address it resolves to is
-            tried in turn, so ``localhost`` works for IPv4 and IPv6 servers.
-        port: the server's TCP port.
-        timeout: seconds to wait for the connection and for each answer (the
-            asyncio client also bounds a wait for a lagging server to take
-            what it sent).
-        encoding: how commands are encoded and answers decoded.
-        max_line_bytes: the longest answer line accepted.
-        ssl_context: speak TLS with this client-side context (plain TCP when
-            ``None``); the certificate is checked against *server_hostname*.
-        server_hostname: the name the server's certificate must carry
-            (default: *host*).
-        token: when the server requires one, sent as ``auth TOKEN`` by
-            ``connect()``, before anything else.
+    ``with Client(port=p) as client:`` connects (checking the server with
+    ``ping``) and disconnects at the end, unless the client sent ``shutdown``.
+    The arguments are the fields of :class:`~linesock.ClientConfig`, which
+    the client keeps as :attr:`config`; the settings are checked now, and
+    nothing is sent until :meth:`connect`.
     """
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         timeout: float = DEFAULT_TIMEOUT,
         *,
@@ -78,39 +77,60 @@ class ClientSettings:
         server_hostname: str | None = None,
         token: str | None = None,
     ) -> None:
-        """Configure a client (the settings are checked now); nothing is sent until connect()."""
-        LineFramer(max_line_bytes=max_line_bytes, encoding=encoding)  # raises on bad settings
-        self.host: Final = host
-        self.port: Final = port
-        self.timeout: Final = timeout
-        self.encoding: Final = encoding
-        self.max_line_bytes: Final = max_line_bytes
-        self.ssl_context: Final = ssl_context
-        self.server_hostname: Final = server_hostname or host
-        self._token = token
-        self._shut_down = False
-        self._start_state()
-
-    def _start_state(self) -> None:
-        """Set up the connection state of a client that is not connected yet."""
-
-
-class Client(ClientSettings):
-    """A blocking Oneline client.
-
-    ``with Client(port=p) as client:`` connects (checking the server with
-    ``ping``) and disconnects at the end, unless the client sent ``shutdown``.
-    The settings are those of :class:`ClientSettings`.
-    """
-
-    def _start_state(self) -> None:
-        """Set up the framing and socket state of a client not connected yet."""
-        self._framer = LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
-        self._lines: deque[str | InvalidLine] = deque()
+        """Configure a client (raising ``ValueError`` for bad settings); connect() connects."""
+        #: Where the client connects and how.
+        self.config: Final = ClientConfig(
+            host,
+            port,
+            timeout,
+            encoding=encoding,
+            max_line_bytes=max_line_bytes,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
+            token=token,
+        )
+        self._timeout: Final = timeout
+        self._connection = ClientConnection(self.config)
         self._sock: socket.socket | None = None
         self._sock_timeout: float | None = None
+        self._shut_down = False
         self._buffer = bytearray(_READ_SIZE)
         self._view = memoryview(self._buffer)
+
+    @property
+    def host(self) -> str:
+        """The server's name or address."""
+        return self.config.host
+
+    @property
+    def port(self) -> int:
+        """The server's TCP port."""
+        return self.config.port
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the connection and for each answer."""
+        return self.config.timeout
+
+    @property
+    def encoding(self) -> str:
+        """How commands are encoded and answers decoded."""
+        return self.config.encoding
+
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest answer line accepted."""
+        return self.config.max_line_bytes
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context, or None for plain TCP."""
+        return self.config.ssl_context
+
+    @property
+    def server_hostname(self) -> str | None:
+        """The name the server's certificate must carry."""
+        return self.config.server_hostname
 
     @property
     def connected(self) -> bool:
@@ -121,42 +141,39 @@ class Client(ClientSettings):
         """Connect, authenticate if a token was given, and check the server with ``ping``.
 
         Raises:
-            ConnectionError: no server accepted the connection, the TLS
-                handshake failed, the server refused the token, or it did not
-                answer ``pong`` within the timeout.
+            NoServerError: no server accepted the connection, or the TLS
+                handshake failed.
+            AuthenticationError: the server refused the token (or wants one).
+            ConnectionError: the server did not answer ``pong`` within the
+                timeout.
         """
         self.close()
-        where = f"{self.host}:{self.port}"
+        config, connection = self.config, self._connection
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((config.host, config.port), timeout=config.timeout)
         except OSError as exc:
-            raise ConnectionError(f"no server accepts connections at {where}: {exc}") from exc
+            raise connection.connect_error(exc) from exc
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.ssl_context is not None:
+        if config.ssl_context is not None:
             try:
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.server_hostname)
+                sock = config.ssl_context.wrap_socket(sock, server_hostname=config.server_hostname)
             except OSError as exc:
                 sock.close()
-                raise ConnectionError(f"TLS handshake with {where} failed: {exc}") from exc
+                raise connection.tls_error(exc) from exc
         self._sock = sock
-        self._sock_timeout = self.timeout
+        self._sock_timeout = config.timeout
         self._shut_down = False
-        if self._token is not None:
-            self._authenticate(where, self._token)
         try:
-            answer = self._ping_answer()
-        except (OSError, ProtocolError) as exc:
+            self._handshake()
+        except BaseException:
             self.close()
-            raise ConnectionError(f"the server at {where} did not answer ping: {exc}") from exc
-        if answer != "pong":
-            self.close()
-            raise ConnectionError(f"the server at {where} answered ping with {answer!r}")
-        logger.debug("connected to %s", where)
+            raise
+        logger.debug("connected to %s", connection.where)
 
     def send(self, command: str) -> None:
         """Send one command (without its LF); raise ``ValueError`` if it holds CR or LF."""
-        self._write(check_command(command) + "\n")
+        self._send(self._connection.send(command))
 
     def recv(self, timeout: float | None = None) -> str:
         """Return the next answer line, waiting at most *timeout* (default: the client's).
@@ -164,12 +181,11 @@ class Client(ClientSettings):
         Raises:
             TimeoutError: no complete line came in time.
             ConnectionError: the server closed the connection.
+            NotConnectedError: the client is not connected.
             ProtocolError: the line was undecodable or overlong.
         """
-        line = self._next_line(self.timeout if timeout is None else timeout)
-        if isinstance(line, InvalidLine):
-            raise ProtocolError(line)
-        return line
+        connection = self._connection
+        return self._pull(connection.next_line, self.timeout if timeout is None else timeout)
 
     def request(self, command: str) -> list[str]:
         """Send *command* and return all its answers (possibly none).
@@ -180,24 +196,30 @@ class Client(ClientSettings):
         ``["pong"]``, and ``disconnect`` or ``shutdown`` end the session and
         return ``[]``.
         """
-        if command == "ping":
-            self._write("ping\n")
-            return [self.recv()]
-        if command in ("disconnect", "shutdown"):
-            self.disconnect() if command == "disconnect" else self.shutdown()
+        if command in CLOSING_COMMANDS:
+            self.disconnect() if command == DISCONNECT else self.shutdown()
             return []
-        self._write(check_command(command) + "\nping\n")
-        # recv() inlined: this loop runs once per answer line of every request.
-        answers: list[str] = []
-        lines = self._lines
-        timeout = self.timeout
-        while True:
-            line = lines.popleft() if lines else self._next_line(timeout)
-            if isinstance(line, InvalidLine):
-                raise ProtocolError(line)
-            if line == "pong":
-                return answers
-            answers.append(line)
+        connection = self._connection
+        data = connection.request(command)
+        sock = self._sock
+        if sock is None:
+            raise not_connected()
+        # _send(), _pull() and _receive() written out: this runs once per request.
+        if self._sock_timeout != self._timeout:
+            self._set_timeout(sock, self._timeout)
+        try:
+            sock.sendall(data)
+        except TimeoutError:
+            raise send_timeout(self._timeout) from None
+        answers = connection.next_answers()
+        while answers is NEED_DATA:
+            try:
+                size = sock.recv_into(self._buffer)
+            except TimeoutError:
+                raise answer_timeout(self._timeout) from None
+            connection.receive_data(self._view[:size].tobytes())
+            answers = connection.next_answers()
+        return answers
 
     def ping(self) -> bool:
         """Tell whether the server answers ``ping`` within the timeout.
@@ -205,27 +227,26 @@ class Client(ClientSettings):
         Answers still unread before the ``pong`` are discarded.
         """
         try:
-            self._write("ping\n")
-            while self.recv() != "pong":
-                pass
+            self._send(self._connection.request(PING))
+            self._pull(self._connection.next_answers, self.timeout)
         except (OSError, ProtocolError):
             return False
         return True
 
     def disconnect(self) -> None:
         """Ask the server to end this session, wait until it has, and close."""
-        self._end_with("disconnect")
+        self._end_with(DISCONNECT)
 
     def shutdown(self) -> None:
         """Ask the server to shut down, wait until it closed this session, and close."""
-        self._end_with("shutdown")
+        self._end_with(SHUTDOWN)
         self._shut_down = True
 
     def close(self) -> None:
         """Close the connection without a word to the server."""
         sock, self._sock = self._sock, None
-        self._lines.clear()
-        self._framer.feed_eof()
+        if self._connection.state is not ClientState.IDLE:
+            self._connection = ClientConnection(self.config)
         if sock is not None:
             sock.close()
 
@@ -242,10 +263,7 @@ class Client(ClientSettings):
     ) -> None:
         """Disconnect, unless the session already ended (after ``shutdown``, say)."""
         if self._sock is not None and not self._shut_down:
-            try:
-                self.disconnect()
-            except OSError:
-                self.close()
+            self.disconnect()  # never raises: it closes whatever happens
         self.close()
 
     def __repr__(self) -> str:
@@ -254,74 +272,70 @@ class Client(ClientSettings):
 
     # -- internals --------------------------------------------------------
 
-    def _authenticate(self, where: str, token: str) -> None:
-        """Send ``auth TOKEN``; raise ``ConnectionError`` unless the server says ``ok``."""
-        try:
-            self._write(f"auth {check_command(token)}\n")
-            answer = self.recv()
-        except (OSError, ProtocolError) as exc:
-            self.close()
-            raise ConnectionError(f"the server at {where} did not answer auth: {exc}") from exc
-        if answer != "ok":
-            self.close()
-            raise ConnectionError(f"the server at {where} refused the token ({answer})")
-
-    def _ping_answer(self) -> str:
-        """Send ``ping`` and return the first answer."""
-        self._write("ping\n")
-        return self.recv()
+    def _handshake(self) -> None:
+        """Send the connection's handshake lines and take the replies, until connected."""
+        connection = self._connection
+        step: bytes | NeedData | None = connection.start()
+        while step is not None:
+            try:
+                if step is NEED_DATA:
+                    self._receive(self.config.timeout)
+                else:
+                    self._send(step)
+            except OSError as exc:
+                raise connection.handshake_error(exc) from exc
+            step = connection.handshake_step()
 
     def _end_with(self, command: str) -> None:
         """Send a closing command, then read (and drop) until the server closes."""
         if self._sock is None:
             return
+        connection = self._connection
         try:
-            self._write(command + "\n")
-            while True:
-                self._next_line(self.timeout)
+            data = connection.close_request(command)
+            if data:  # else the server closed already
+                self._send(data)
+            while connection.state is not ClientState.CLOSED:
+                self._receive(self.config.timeout)
         except ConnectionError:
-            pass  # the server closed: what we waited for
+            pass  # a reset: the server closed as well
         except OSError as exc:
             logger.debug("while waiting for the server to close: %s", exc)
         finally:
             self.close()
 
-    def _write(self, text: str) -> None:
-        """Send *text* whole."""
+    def _pull(self, pull: Callable[[], _Pulled | NeedData], timeout: float) -> _Pulled:
+        """Return what *pull* gives once enough data came, reading as needed."""
+        while (result := pull()) is NEED_DATA:
+            self._receive(timeout)
+        return result
+
+    def _send(self, data: bytes) -> None:
+        """Send *data* whole."""
         sock = self._sock
         if sock is None:
-            sock = self._connected_socket()  # raises
-        if self._sock_timeout != self.timeout:
-            self._set_timeout(sock, self.timeout)
-        sock.sendall(text.encode(self.encoding))
+            raise not_connected()
+        if self._sock_timeout != self._timeout:
+            self._set_timeout(sock, self._timeout)
+        try:
+            sock.sendall(data)
+        except TimeoutError:
+            raise send_timeout(self._timeout) from None
 
-    def _next_line(self, timeout: float) -> str | InvalidLine:
-        """Pop the next framed line, reading until one is complete."""
-        lines = self._lines
-        if lines:
-            return lines.popleft()
-        sock = self._connected_socket()
-        self._set_timeout(sock, timeout)
-        buffer = self._buffer
-        while True:
-            size = sock.recv_into(buffer)
-            if size == 0:
-                self._framer.feed_eof()
-                raise ConnectionError(
-                    f"the server at {self.host}:{self.port} closed the connection"
-                )
-            lines.extend(self._framer.feed(self._view[:size].tobytes()))
-            if lines:
-                return lines.popleft()
+    def _receive(self, timeout: float) -> None:
+        """Wait at most *timeout* for the next read, and hand it to the connection."""
+        sock = self._sock
+        if sock is None:
+            raise not_connected()
+        if timeout != self._sock_timeout:
+            self._set_timeout(sock, timeout)
+        try:
+            size = sock.recv_into(self._buffer)
+        except TimeoutError:
+            raise answer_timeout(timeout) from None
+        self._connection.receive_data(self._view[:size].tobytes())
 
     def _set_timeout(self, sock: socket.socket, timeout: float) -> None:
-        """Set the socket's timeout, skipping the system call when it is unchanged."""
-        if timeout != self._sock_timeout:
-            sock.settimeout(timeout)
-            self._sock_timeout = timeout
-
-    def _connected_socket(self) -> socket.socket:
-        """The open socket, or ``ConnectionError`` when there is none."""
-        if self._sock is None:
-            raise ConnectionError("the client is not connected; call connect()")
-        return self._sock
+        """Set the socket's timeout, remembering it to skip unchanged ones."""
+        sock.settimeout(timeout)
+        self._sock_timeout = timeout

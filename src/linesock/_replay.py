@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from ._client import DEFAULT_TIMEOUT, Client
+from ._client import Client
+from ._config import DEFAULT_TIMEOUT
 from ._transcript import TranscriptRecord, read_transcript
 
 __all__ = ["AnswerDifference", "ReplayReport", "replay"]

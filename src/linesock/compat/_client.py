@@ -1,13 +1,29 @@
-"""The socket-oneline compatible client."""
+"""The socket-oneline compatible client, on linesock's client core.
+
+The protocol (the ``ping`` check on connecting, framing, invalid lines,
+the close) is :class:`~linesock.ClientConnection`'s, as for linesock's own
+clients; this module keeps the old interface around it: nothing raises,
+every failure is logged, and ``recv()`` returns ``''`` when nothing came.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
 import time
-from collections import deque
 
-from .._framing import InvalidLine, LineFramer
+from .._client_protocol import (
+    NEED_DATA,
+    ClientConnection,
+    ClientState,
+    NeedData,
+    answer_timeout,
+    check_command,
+)
+from .._config import ClientConfig
+from .._errors import RemoteProtocolError
+from .._framing import InvalidLine
+from .._wire import DISCONNECT, SHUTDOWN
 from ._endpoint import (
     CLOSE_WAIT,
     ENCODING,
@@ -35,8 +51,7 @@ class OnelineClient(OnelineEndpoint):
         """Create a client; nothing is sent until :meth:`connect`."""
         super().__init__("oneline compat client")
         self._sock: socket.socket | None = None
-        self._framer = LineFramer(encoding=ENCODING)
-        self._lines: deque[str | InvalidLine] = deque()
+        self._connection: ClientConnection | None = None
 
     @property
     def connected(self) -> bool:
@@ -66,20 +81,18 @@ class OnelineClient(OnelineEndpoint):
         missing = self._missing("connect", ip_address=address, ip_port=port)
         if missing or address is None or port is None:
             return False
-        where = f"{address}:{port}"
+        connection = ClientConnection(ClientConfig(address, port, encoding=ENCODING))
         try:
             sock = socket.create_connection((address, port), timeout=NETWORK_TIMEOUT)
         except (OSError, OverflowError) as exc:
-            self._problem(f"cannot connect to {where}: {os_reason(exc)}", logging.INFO)
+            self._problem(f"cannot connect to {connection.where}: {os_reason(exc)}", logging.INFO)
             return False
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
-        answer = self._next_line(NETWORK_TIMEOUT) if self._send_line("ping") else None
-        if answer == "pong":
-            self._log(f"connected to {where}")
+        self._sock, self._connection = sock, connection
+        if self._handshake(connection):
+            self._log(f"connected to {connection.where}")
             return True
-        self._problem(f"the server at {where} did not answer ping: {answer!r}", logging.INFO)
         self._close()
         return False
 
@@ -91,7 +104,9 @@ class OnelineClient(OnelineEndpoint):
         Like the old client, a non-``str`` is sent as ``str(cmd)``.
         """
         text = str(cmd)
-        if "\n" in text or "\r" in text:
+        try:
+            check_command(text)
+        except ValueError:
             self._problem(
                 f"a command cannot hold CR or LF (the server would read several); "
                 f"not sent: {clip(repr(text))}"
@@ -121,28 +136,59 @@ class OnelineClient(OnelineEndpoint):
 
     def disconnect(self) -> None:
         """Ask the server to end this session, wait (briefly) until it has, and close."""
-        self._end_session("disconnect")
+        self._end_session(DISCONNECT)
 
     def shutdown(self) -> None:
         """Ask the server to shut down, wait (briefly) until it has closed, and close."""
-        self._end_session("shutdown")
+        self._end_session(SHUTDOWN)
 
     def term(self) -> None:
         """End the connection, if any, with ``disconnect``."""
-        self._end_session("disconnect")
+        self._end_session(DISCONNECT)
 
     # -- internals ------------------------------------------------------------
 
+    def _handshake(self, connection: ClientConnection) -> bool:
+        """Check the server with the connection's handshake; log why not if it fails."""
+        step: bytes | NeedData | None = connection.start()
+        deadline = time.monotonic() + NETWORK_TIMEOUT
+        try:
+            while step is not None:
+                if step is NEED_DATA:
+                    if not self._receive(deadline):
+                        if self._sock is not None:  # else the failure is logged already
+                            timeout = answer_timeout(NETWORK_TIMEOUT)
+                            self._problem(str(connection.handshake_error(timeout)), logging.INFO)
+                        return False
+                elif not self._send_bytes(step, step.decode(ENCODING).rstrip("\n")):
+                    return False
+                step = connection.handshake_step()
+        except ConnectionError as exc:  # the server's answer was not pong
+            self._problem(str(exc), logging.INFO)
+            return False
+        return True
+
     def _send_line(self, text: str) -> bool:
         """Send *text* and its LF; on failure log, close and return False."""
-        sock = self._sock
-        if sock is None:
+        connection = self._connection
+        if self._sock is None or connection is None:
             self._problem(f"not connected; not sent: {clip(text)}")
             return False
         try:
-            data = (text + "\n").encode(ENCODING)
+            data = connection.send(text)
         except UnicodeEncodeError as exc:
             self._problem(f"cannot encode the command ({exc}); not sent: {clip(repr(text))}")
+            return False
+        except ConnectionError as exc:  # the server closed
+            self._problem(f"{exc}; not sent: {clip(text)}")
+            self._close()
+            return False
+        return self._send_bytes(data, text)
+
+    def _send_bytes(self, data: bytes, shown: str) -> bool:
+        """Send *data* (logged as *shown*); on failure log, close and return False."""
+        sock = self._sock
+        if sock is None:
             return False
         try:
             sock.settimeout(NETWORK_TIMEOUT)
@@ -151,59 +197,68 @@ class OnelineClient(OnelineEndpoint):
             self._problem(f"send failed ({os_reason(exc)}); disconnected")
             self._close()
             return False
-        self._log(f"tx: {clip(text)}")
+        self._log(f"tx: {clip(shown)}")
         return True
 
     def _next_line(self, timeout: float) -> str | InvalidLine | None:
         """The next framed line, or None on timeout or when the connection ended."""
-        lines = self._lines
         deadline = time.monotonic() + timeout
-        while not lines:
-            sock = self._sock
-            if sock is None:
+        connection = self._connection
+        while True:
+            if self._sock is None or connection is None:
                 self._problem("not connected; nothing to receive", logging.INFO)
                 return None
             try:
-                # A timeout of 0 makes this one non-blocking read.
-                sock.settimeout(max(0.0, deadline - time.monotonic()))
-                data = sock.recv(READ_SIZE)
-            except (TimeoutError, BlockingIOError):
-                return None
-            except OSError as exc:
-                self._problem(f"receive failed ({os_reason(exc)}); disconnected")
-                self._close()
-                return None
-            if not data:
+                line = connection.next_line()
+            except RemoteProtocolError as exc:
+                return exc.line
+            except ConnectionError:
                 self._problem("the server closed the connection", logging.INFO)
                 self._close()
                 return None
-            lines.extend(self._framer.feed(data))
-            if not lines and time.monotonic() >= deadline:
+            if line is not NEED_DATA:
+                return line
+            if not self._receive(deadline):
                 return None
-        return lines.popleft()
+
+    def _receive(self, deadline: float) -> bool:
+        """Read once, waiting until *deadline* at most; False on timeout or failure."""
+        sock, connection = self._sock, self._connection
+        if sock is None or connection is None:
+            return False
+        try:
+            # A timeout of 0 makes this one non-blocking read.
+            sock.settimeout(max(0.0, deadline - time.monotonic()))
+            data = sock.recv(READ_SIZE)
+        except (TimeoutError, BlockingIOError):
+            return False
+        except OSError as exc:
+            self._problem(f"receive failed ({os_reason(exc)}); disconnected")
+            self._close()
+            return False
+        connection.receive_data(data)
+        return True
 
     def _end_session(self, command: str) -> None:
         """Send *command*, wait for the server to close, then close."""
-        sock = self._sock
-        if sock is None:
+        sock, connection = self._sock, self._connection
+        if sock is None or connection is None:
             self._log(f"{command}: already disconnected")
             return
-        if self._send_line(command):
-            _wait_for_close(sock)
+        if self._send_bytes(connection.close_request(command), command):
+            _wait_for_close(sock, connection)
             self._close()
         self._log(f"{command}: disconnected")
 
     def _close(self) -> None:
         """Close the socket and forget any unread answers."""
-        sock, self._sock = self._sock, None
-        self._lines.clear()
-        self._framer.feed_eof()
+        sock, self._sock, self._connection = self._sock, None, None
         if sock is not None:
             sock.close()
 
 
-def _wait_for_close(sock: socket.socket) -> None:
-    """Half-close *sock* and read (discarding) until the server closes, for a while.
+def _wait_for_close(sock: socket.socket, connection: ClientConnection) -> None:
+    """Half-close *sock* and read (the connection drops it) until the server closes, for a while.
 
     Closing with unread answers in the buffer would reset the connection,
     which the old server does not survive; waiting for its close avoids that.
@@ -211,9 +266,11 @@ def _wait_for_close(sock: socket.socket) -> None:
     deadline = time.monotonic() + CLOSE_WAIT
     try:
         sock.shutdown(socket.SHUT_WR)
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            if not sock.recv(READ_SIZE):
+        while connection.state is not ClientState.CLOSED:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
+            sock.settimeout(left)
+            connection.receive_data(sock.recv(READ_SIZE))
     except OSError:
         pass
