@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 WHERE = "127.0.0.1:5001"
 
+pytestmark = pytest.mark.srs("SRS-187")
+
 
 def make(**options: object) -> ClientConnection:
     """A connection to 127.0.0.1:5001 with *options* (ClientConfig fields)."""

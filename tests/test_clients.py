@@ -17,6 +17,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -26,6 +27,7 @@ import trustme
 
 from handlers import protocol_handler
 from linesock import (
+    AnswerLimitError,
     AuthenticationError,
     Client,
     ClientConfig,
@@ -325,7 +327,7 @@ def is_connected(client: AnyClient) -> bool:
 # -- connecting ------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-047", "SRS-093")
+@pytest.mark.srs("SRS-047", "SRS-093", "SRS-189")
 def test_connect_checks_the_server_with_ping(make_client: MakeClient, server: Server) -> None:
     """connect() succeeds only after the server answered pong; disconnect() ends it."""
     client = make_client(port=server.port)
@@ -337,7 +339,7 @@ def test_connect_checks_the_server_with_ping(make_client: MakeClient, server: Se
     assert not is_connected(client)
 
 
-@pytest.mark.srs("SRS-048", "SRS-095")
+@pytest.mark.srs("SRS-048", "SRS-095", "SRS-188")
 def test_connect_without_a_server_raises_no_server_error(make_client: MakeClient) -> None:
     """No listener: NoServerError (a ConnectionError) naming the address."""
     port = closed_port()
@@ -360,7 +362,7 @@ def test_a_peer_that_does_not_answer_pong_is_refused(
     assert not is_connected(client)
 
 
-@pytest.mark.srs("SRS-062", "SRS-067", "SRS-093")
+@pytest.mark.srs("SRS-062", "SRS-067", "SRS-093", "SRS-188")
 def test_tls_and_the_token_are_checked_and_refusals_are_typed(make_client: MakeClient) -> None:
     """TLS and a token: served; a wrong or no token: AuthenticationError; bad TLS: NoServerError."""
     authority = trustme.CA()
@@ -612,7 +614,7 @@ def test_shutdown_stops_the_server_and_the_with_exit_sends_nothing_more(
     assert wait_until(lambda: not server.is_running)
 
 
-@pytest.mark.srs("SRS-054", "SRS-059")
+@pytest.mark.srs("SRS-054", "SRS-059", "SRS-188")
 def test_a_client_that_is_not_connected_raises_not_connected_error(
     make_client: MakeClient, server: Server
 ) -> None:
@@ -669,3 +671,110 @@ def test_bad_settings_are_refused_when_the_client_is_made(
     """A setting that cannot work raises ValueError at once, before any connection."""
     with pytest.raises(ValueError, match=message):
         make_client(port=1, **option)
+
+
+# -- deadlines and bounds (one wait per answer, however the server trickles) --------
+
+
+def trickling_peer(listener: socket.socket, payload: bytes, stop: threading.Event) -> None:
+    """Answer the handshake's ping, then send *payload* one byte every 50 ms until *stop*."""
+    connection, _ = listener.accept()
+    with connection:
+        assert read_exactly(connection, 5) == b"ping\n"
+        connection.sendall(b"pong\n")
+        connection.recv(100)
+        for byte in payload:  # bounded by the payload's length
+            if stop.wait(0.05):
+                return
+            with contextlib.suppress(OSError):
+                connection.sendall(bytes([byte]))
+
+
+@pytest.mark.srs("SRS-185")
+@pytest.mark.parametrize("call", ["recv", "request"])
+def test_the_timeout_is_one_deadline_per_answer_not_per_read(
+    make_client: MakeClient, fake_server: socket.socket, call: str
+) -> None:
+    """A server trickling a byte every 50 ms without LF: TimeoutError after the timeout."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=trickling_peer, args=(fake_server, b"x" * 200, stop), daemon=True
+    )
+    thread.start()
+    try:
+        client = make_client(port=fake_server.getsockname()[1], timeout=0.5)
+        client.connect()
+        client.send("go")
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client.recv() if call == "recv" else client.request("go")
+        assert time.monotonic() - started < 0.5 + 0.5
+    finally:
+        stop.set()
+        thread.join(WAIT)
+
+
+@pytest.mark.srs("SRS-185")
+def test_an_endless_answer_is_cut_at_max_answer_lines(
+    make_client: MakeClient, fake_server: socket.socket
+) -> None:
+    """A server that answers line after line, never pong: AnswerLimitError, memory bounded."""
+
+    def endless() -> None:
+        connection, _ = fake_server.accept()
+        with connection:
+            assert read_exactly(connection, 5) == b"ping\n"
+            connection.sendall(b"pong\n")
+            connection.recv(100)
+            with contextlib.suppress(OSError):
+                for _ in range(100):  # at most 100 x 1,000 lines
+                    connection.sendall(b"more\n" * 1000)
+
+    thread = threading.Thread(target=endless, daemon=True)
+    thread.start()
+    client = make_client(port=fake_server.getsockname()[1], max_answer_lines=5000)
+    client.connect()
+    with pytest.raises(AnswerLimitError, match="more than 5000 answer lines"):
+        client.request("go")
+    client.close()
+    thread.join(WAIT)
+
+
+@pytest.mark.srs("SRS-185")
+def test_an_answer_line_past_max_line_bytes_raises_before_its_end(
+    make_client: MakeClient, fake_server: socket.socket
+) -> None:
+    """A line that is already longer than max_line_bytes raises ProtocolError without its LF."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=trickling_peer, args=(fake_server, b"y" * 400, stop), daemon=True
+    )
+    thread.start()
+    try:
+        client = make_client(port=fake_server.getsockname()[1], timeout=5, max_line_bytes=8)
+        client.connect()
+        client.send("go")
+        started = time.monotonic()
+        with pytest.raises(ProtocolError):
+            client.recv()
+        assert time.monotonic() - started < 2.0
+    finally:
+        stop.set()
+        thread.join(WAIT)
+
+
+@pytest.mark.srs("SRS-186")
+@pytest.mark.parametrize(
+    ("terminator", "answer_terminator"), [("cr", "cr"), ("crlf", "crlf"), ("cr", "crlf")]
+)
+def test_the_clients_speak_the_servers_terminators(
+    make_client: MakeClient, terminator: str, answer_terminator: str
+) -> None:
+    """A client told the server's terminators connects, requests and disconnects."""
+    options = {"terminator": terminator, "answer_terminator": answer_terminator}
+    with Server(protocol_handler, **options) as server:  # type: ignore[arg-type]
+        client = make_client(port=server.port, **options)
+        client.connect()
+        assert client.request("lines 2") == ["line 1", "line 2"]
+        assert client.request("echo a") == ["a"]
+        client.disconnect()

@@ -32,6 +32,7 @@ from ._client import Client, ClientSettings
 from ._client_protocol import NEED_DATA, ClientConnection, ClientState, NeedData
 from ._config import (
     DEFAULT_HOST,
+    DEFAULT_MAX_ANSWER_LINES,
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
@@ -43,6 +44,7 @@ from ._config import (
 )
 from ._credentials import create_client_ssl_context, create_server_ssl_context, read_token
 from ._errors import (
+    AnswerLimitError,
     AuthenticationError,
     LinesockError,
     NoServerError,
@@ -65,6 +67,7 @@ Answer: TypeAlias = "str | Iterable[str] | None"
 
 __all__ = [
     "DEFAULT_HOST",
+    "DEFAULT_MAX_ANSWER_LINES",
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
@@ -73,6 +76,7 @@ __all__ = [
     "OUTPUT_CHUNK",
     "Answer",
     "AnswerDifference",
+    "AnswerLimitError",
     "AuthenticationError",
     "Client",
     "ClientConfig",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Final, TypeVar
@@ -31,7 +32,14 @@ from ._client_protocol import (
     not_connected,
     send_timeout,
 )
-from ._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ClientConfig
+from ._config import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_ANSWER_LINES,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+)
+from ._delimited import AnswerTerminator, CommandTerminator
 from ._errors import ProtocolError
 from ._framing import DEFAULT_MAX_LINE_BYTES
 from ._wire import DISCONNECT, PING, SHUTDOWN
@@ -76,6 +84,9 @@ class Client:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         token: str | None = None,
+        terminator: CommandTerminator = "lf",
+        answer_terminator: AnswerTerminator = "lf",
+        max_answer_lines: int = DEFAULT_MAX_ANSWER_LINES,
     ) -> None:
         """Configure a client (raising ``ValueError`` for bad settings); connect() connects."""
         #: Where the client connects and how.
@@ -88,6 +99,9 @@ class Client:
             ssl_context=ssl_context,
             server_hostname=server_hostname,
             token=token,
+            terminator=terminator,
+            answer_terminator=answer_terminator,
+            max_answer_lines=max_answer_lines,
         )
         self._timeout: Final = timeout
         self._connection = ClientConnection(self.config)
@@ -211,8 +225,16 @@ class Client:
             sock.sendall(data)
         except TimeoutError:
             raise send_timeout(self._timeout) from None
+        # One deadline for the whole answer: a server that trickles bytes (or
+        # lines, but never the pong) cannot stretch the wait read by read.
+        deadline = time.monotonic() + self._timeout
         answers = connection.next_answers()
         while answers is NEED_DATA:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise answer_timeout(self._timeout)
+            if left < self._timeout:
+                self._set_timeout(sock, left)
             try:
                 size = sock.recv_into(self._buffer)
             except TimeoutError:
@@ -305,9 +327,13 @@ class Client:
             self.close()
 
     def _pull(self, pull: Callable[[], _Pulled | NeedData], timeout: float) -> _Pulled:
-        """Return what *pull* gives once enough data came, reading as needed."""
+        """Return what *pull* gives once enough data came, reading until one deadline."""
+        deadline = time.monotonic() + timeout
         while (result := pull()) is NEED_DATA:
-            self._receive(timeout)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise answer_timeout(timeout)
+            self._receive(left, timeout)
         return result
 
     def _send(self, data: bytes) -> None:
@@ -322,17 +348,20 @@ class Client:
         except TimeoutError:
             raise send_timeout(self._timeout) from None
 
-    def _receive(self, timeout: float) -> None:
-        """Wait at most *timeout* for the next read, and hand it to the connection."""
+    def _receive(self, wait: float, timeout: float | None = None) -> None:
+        """Wait at most *wait* for the next read, and hand it to the connection.
+
+        A wait that runs out is reported as the *timeout* it is part of.
+        """
         sock = self._sock
         if sock is None:
             raise not_connected()
-        if timeout != self._sock_timeout:
-            self._set_timeout(sock, timeout)
+        if wait != self._sock_timeout:
+            self._set_timeout(sock, wait)
         try:
             size = sock.recv_into(self._buffer)
         except TimeoutError:
-            raise answer_timeout(timeout) from None
+            raise answer_timeout(wait if timeout is None else timeout) from None
         self._connection.receive_data(self._view[:size].tobytes())
 
     def _set_timeout(self, sock: socket.socket, timeout: float) -> None:

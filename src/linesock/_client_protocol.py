@@ -30,7 +30,7 @@ The rules (docs/protocol.md is the contract):
 
 Where later rules go: a bound on the answer lines of a request in
 :meth:`ClientConnection.next_answers`, the one place that gathers them;
-another line terminator in the framer and ``_TERMINATOR``, which ends every
+another line terminator in the framer and ``_COMMAND_ENDS``, which ends every
 outgoing line; a per-request deadline here too, the front ends' one wait
 loop passing it the time.  Speed: a request's answers usually come in one
 read, found by one ``list.index`` over the batch: no Python work per line.
@@ -42,8 +42,15 @@ from enum import Enum
 from typing import Final
 
 from ._config import ClientConfig
-from ._errors import AuthenticationError, NoServerError, NotConnectedError, RemoteProtocolError
-from ._framing import InvalidLine, LineFramer
+from ._delimited import create_framer
+from ._errors import (
+    AnswerLimitError,
+    AuthenticationError,
+    NoServerError,
+    NotConnectedError,
+    RemoteProtocolError,
+)
+from ._framing import InvalidLine
 from ._wire import AUTH_PREFIX, DISCONNECT, OK, PING, PONG, SHUTDOWN, UNAUTHORIZED
 
 __all__ = [
@@ -95,7 +102,9 @@ _CLOSED: Final = ClientState.CLOSED
 CLOSING_COMMANDS: Final = frozenset({DISCONNECT, SHUTDOWN})
 _SPECIAL_REQUESTS: Final = CLOSING_COMMANDS | {PING}
 _AUTH: Final = AUTH_PREFIX.rstrip()
-_TERMINATOR: Final = "\n"
+# What ends each command the client sends, by the server's command terminator
+# ("any" accepts LF, so LF it is).
+_COMMAND_ENDS: Final = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "any": "\n"}
 
 
 def check_command(command: str) -> str:
@@ -147,10 +156,12 @@ class ClientConnection:
         "_collected",
         "_encoding",
         "_ended",
+        "_eol",
         "_feed",
         "_framer",
         "_handshake_step",
         "_lines",
+        "_max_answers",
         "_next",
         "_request_end",
         "_sentinel_answers",
@@ -161,13 +172,15 @@ class ClientConnection:
 
     def __init__(self, config: ClientConfig) -> None:
         """Prepare a connection with *config*'s encoding, line limit and token."""
-        self._framer: Final = LineFramer(
-            max_line_bytes=config.max_line_bytes, encoding=config.encoding
+        self._framer: Final = create_framer(
+            config.answer_terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
         )
         self._feed: Final = self._framer.feed
         self._encoding: Final = self._framer.encoding
         self._token: Final = config.token
-        self._request_end: Final = _TERMINATOR + PING + _TERMINATOR
+        self._eol: Final = _COMMAND_ENDS[config.terminator]
+        self._request_end: Final = self._eol + PING + self._eol
+        self._max_answers: Final = config.max_answer_lines
         #: ``host:port``, as every error message names the server.
         self.where: Final = f"{config.host}:{config.port}"
         self._state = _IDLE
@@ -184,6 +197,11 @@ class ClientConnection:
     def state(self) -> ClientState:
         """Where the connection is in its life."""
         return self._state
+
+    @property
+    def line_overlong(self) -> bool:
+        """True once the line coming is past ``max_line_bytes``: the next pull raises."""
+        return self._framer.discarding
 
     @property
     def buffered_lines(self) -> int:
@@ -360,7 +378,9 @@ class ClientConnection:
         except ValueError:
             self._collected += lines[start:]  # type: ignore[arg-type]  # clean: all str
             self._next = len(lines)
+            self._check_answer_count(len(self._collected))
             return self._need_data()
+        self._check_answer_count(end - start + len(self._collected))
         answers: list[str] = lines[start : end + self._sentinel_answers]  # type: ignore[assignment]
         self._next = end + 1
         if self._collected:
@@ -385,7 +405,7 @@ class ClientConnection:
 
     def _line(self, text: str) -> bytes:
         """Encode *text* as one outgoing line."""
-        return (text + _TERMINATOR).encode(self._encoding)
+        return (text + self._eol).encode(self._encoding)
 
     def _scan_answers(self) -> list[str] | NeedData:
         """:meth:`next_answers` line by line, for buffered lines that include invalid ones."""
@@ -405,10 +425,26 @@ class ClientConnection:
                 return answers
         self._collected += lines[start:]  # type: ignore[arg-type]  # none is invalid
         self._next = len(lines)
+        self._check_answer_count(len(self._collected))
         return self._need_data()
 
+    def _check_answer_count(self, count: int) -> None:
+        """Raise ``AnswerLimitError`` once a request's answers pass ``max_answer_lines``."""
+        if count > self._max_answers:
+            self._collected = []
+            raise AnswerLimitError(
+                f"the server at {self.where} sent more than {self._max_answers} answer lines "
+                "without the pong that ends them (max_answer_lines)"
+            )
+
     def _need_data(self) -> NeedData:
-        """:data:`NEED_DATA`, unless no more data can come: then the reason, raised."""
+        """:data:`NEED_DATA`, unless no more data can come: then the reason, raised.
+
+        A line already longer than ``max_line_bytes`` raises at once, before
+        its end comes: it can only be an overlong line.
+        """
+        if self._framer.discarding:
+            raise RemoteProtocolError(InvalidLine("overlong", b"", self._framer.max_line_bytes + 1))
         if self._state is _CLOSED:
             raise self.closed_error()
         if self._state is _IDLE:

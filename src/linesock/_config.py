@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
     "DEFAULT_HOST",
+    "DEFAULT_MAX_ANSWER_LINES",
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
@@ -51,6 +52,8 @@ DEFAULT_TIMEOUT: Final = 5.0
 #: frees the only slot from a client that stopped reading.
 DEFAULT_WRITE_TIMEOUT: Final = 60.0
 
+#: The most answer lines a client's ``request()`` accepts unless told otherwise.
+DEFAULT_MAX_ANSWER_LINES: Final = 100_000
 #: How long a client that must present a token may take to do so, unless told.
 DEFAULT_AUTH_TIMEOUT: Final = 10.0
 #: How long a TLS client may take to complete its handshake, unless told.
@@ -220,6 +223,13 @@ class ClientConfig:
             (default: *host*).
         token: when the server requires one, sent as ``auth TOKEN`` on
             connecting, before anything else.  Never shown by ``repr``.
+        terminator: what ends each command the client sends: the server's
+            ``terminator`` (``"lf"``, ``"cr"``, ``"crlf"``; ``"any"`` sends LF).
+        answer_terminator: what ends each answer line: the server's
+            ``answer_terminator`` (``"lf"``, ``"crlf"`` or ``"cr"``).
+        max_answer_lines: the most answer lines one ``request()`` accepts;
+            past it the request raises :class:`~linesock.AnswerLimitError`,
+            so a server that never sends the ``pong`` cannot fill memory.
     """
 
     host: str = DEFAULT_HOST
@@ -230,10 +240,20 @@ class ClientConfig:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     server_hostname: str | None = None
     token: str | None = field(default=None, repr=False)
+    terminator: CommandTerminator = "lf"
+    answer_terminator: AnswerTerminator = "lf"
+    max_answer_lines: int = DEFAULT_MAX_ANSWER_LINES
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, and default the certificate name to the host."""
         LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
+        create_framer(self.terminator)  # raises for an unknown one
+        if self.answer_terminator not in ANSWER_TERMINATORS:
+            raise ValueError(
+                f"answer_terminator must be lf, crlf or cr, not {self.answer_terminator!r}"
+            )
+        if self.max_answer_lines < 1:
+            raise ValueError("max_answer_lines must be at least 1")
         if self.server_hostname is None:
             object.__setattr__(self, "server_hostname", self.host)
         if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):

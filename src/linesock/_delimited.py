@@ -55,6 +55,18 @@ class Framer(Protocol):
         """Whether the lines the last feed returned include an ``InvalidLine``."""
 
     @property
+    def max_line_bytes(self) -> int:
+        """The longest line, in bytes before its terminator."""
+
+    @property
+    def encoding(self) -> str:
+        """The codec's normalised name."""
+
+    @property
+    def discarding(self) -> bool:
+        """True while an overlong line streams in."""
+
+    @property
     def buffered(self) -> int:
         """How many bytes of an unfinished line the framer holds."""
 
@@ -148,6 +160,11 @@ class DelimitedFramer:
     def buffered(self) -> int:
         """How many bytes of an unfinished line the framer holds in memory."""
         return len(self._tail)
+
+    @property
+    def discarding(self) -> bool:
+        """True while an overlong line streams in (it will be an ``InvalidLine``)."""
+        return self._discarding
 
     def feed_buffer(self, buffer: bytes | bytearray, size: int) -> list[str | InvalidLine]:
         """Like ``feed(bytes(buffer[:size]))``; nothing refers to *buffer* afterwards."""

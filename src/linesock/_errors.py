@@ -17,6 +17,7 @@ from typing import Final
 from ._framing import InvalidLine
 
 __all__ = [
+    "AnswerLimitError",
     "AuthenticationError",
     "LinesockError",
     "NoServerError",
@@ -45,6 +46,10 @@ class RemoteProtocolError(LinesockError):
 
 #: The 0.1.0 name of :class:`RemoteProtocolError`, kept as an alias.
 ProtocolError = RemoteProtocolError
+
+
+class AnswerLimitError(LinesockError):
+    """A request's answer ran past the client's ``max_answer_lines`` without its ``pong``."""
 
 
 class NoServerError(LinesockError, ConnectionError):

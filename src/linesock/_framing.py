@@ -138,6 +138,11 @@ class LineFramer:
         """How many bytes of an unfinished line the framer holds in memory."""
         return len(self._tail)
 
+    @property
+    def discarding(self) -> bool:
+        """True while an overlong line streams in (it will be an ``InvalidLine``)."""
+        return self._discarding
+
     def feed(self, data: bytes | bytearray) -> list[str | InvalidLine]:
         """Take the next bytes of the stream; return the lines they complete.
 

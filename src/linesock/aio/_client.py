@@ -29,7 +29,14 @@ from .._client_protocol import (
     NeedData,
     not_connected,
 )
-from .._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, ClientConfig
+from .._config import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_ANSWER_LINES,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+)
+from .._delimited import AnswerTerminator, CommandTerminator
 from .._errors import ProtocolError
 from .._framing import DEFAULT_MAX_LINE_BYTES
 from .._wire import DISCONNECT, PING, SHUTDOWN
@@ -52,6 +59,9 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
     token: str | None = None,
+    terminator: CommandTerminator = "lf",
+    answer_terminator: AnswerTerminator = "lf",
+    max_answer_lines: int = DEFAULT_MAX_ANSWER_LINES,
 ) -> AsyncClient:
     """Connect to a Oneline server, check it with ``ping``, and return the client.
 
@@ -73,6 +83,9 @@ async def connect(
         ssl_context=ssl_context,
         server_hostname=server_hostname,
         token=token,
+        terminator=terminator,
+        answer_terminator=answer_terminator,
+        max_answer_lines=max_answer_lines,
     )
     await client.connect()
     return client
@@ -99,6 +112,9 @@ class AsyncClient:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         token: str | None = None,
+        terminator: CommandTerminator = "lf",
+        answer_terminator: AnswerTerminator = "lf",
+        max_answer_lines: int = DEFAULT_MAX_ANSWER_LINES,
     ) -> None:
         """Configure a client (raising ``ValueError`` for bad settings); connect() connects."""
         #: Where the client connects and how.
@@ -111,6 +127,9 @@ class AsyncClient:
             ssl_context=ssl_context,
             server_hostname=server_hostname,
             token=token,
+            terminator=terminator,
+            answer_terminator=answer_terminator,
+            max_answer_lines=max_answer_lines,
         )
         self._connection = ClientConnection(self.config)
         self._protocol: ClientStream | None = None

@@ -52,7 +52,7 @@ class ClientStream(asyncio.Protocol):
         """Hand *data* on; wake a waiting task; stop reading if too much waits unread."""
         connection = self.connection
         connection.receive_data(data)
-        if connection.buffered_lines:
+        if connection.buffered_lines or connection.line_overlong:
             self._wake()
             self._unread_bytes += len(data)
             if self._unread_bytes > _MAX_UNREAD_BYTES and self._reading:

@@ -57,6 +57,8 @@ def _connect(options: ClientOptions) -> Client:
         ssl_context=credentials.ssl_context,
         server_hostname=credentials.server_hostname,
         token=credentials.token,
+        terminator=options.terminator,
+        answer_terminator=options.answer_terminator,
     )
     try:
         client.connect()

@@ -29,6 +29,7 @@ from typing import TypeAlias, TypeVar
 from .._client import check_command
 from .._config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT
 from .._credentials import TOKEN_ENVIRONMENT_VARIABLE, create_client_ssl_context, read_token
+from .._delimited import AnswerTerminator, CommandTerminator
 from ._reporting import EXIT_USAGE, CommandFailed, failing_on_unusable_files, format_address
 
 __all__ = [
@@ -138,7 +139,19 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         type=seconds,
         default=DEFAULT_TIMEOUT,
         metavar="S",
-        help="seconds to wait to connect and for each answer (default: %(default)s)",
+        help="seconds to wait to connect, and for each whole answer (default: %(default)s)",
+    )
+    group.add_argument(
+        "--terminator",
+        choices=("lf", "cr", "crlf", "any"),
+        default="lf",
+        help="the server's --terminator: what ends each command sent (default: %(default)s)",
+    )
+    group.add_argument(
+        "--answer-terminator",
+        choices=("lf", "crlf", "cr"),
+        default="lf",
+        help="the server's --answer-terminator: what ends each answer (default: %(default)s)",
     )
     access = parser.add_argument_group("TLS and authentication")
     access.add_argument(
@@ -201,6 +214,8 @@ class ClientOptions:
     host: str
     port: int
     timeout: float
+    terminator: CommandTerminator
+    answer_terminator: AnswerTerminator
     tls: bool
     tls_ca: str | None
     tls_cert: str | None
