@@ -776,9 +776,9 @@ server: stopped (is_running=False)
 """
 
 
-@pytest.mark.srs("SRS-125")
+@pytest.mark.srs("SRS-125", "SRS-178")
 def test_demo_prints_the_whole_exchange_and_exits_0() -> None:
-    """``demo`` plays both client sessions, shows every command and answer, and stops."""
+    """``demo`` plays its three client sessions, shows every command and answer, and stops."""
     result = run_cli("demo")
     assert (result.returncode, result.stderr) == (0, "")
     assert re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", result.stdout) == DEMO_TRANSCRIPT
