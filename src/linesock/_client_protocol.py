@@ -38,20 +38,28 @@ read, found by one ``list.index`` over the batch: no Python work per line.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Final
 
+from ._client_states import (
+    CLOSING_COMMANDS,
+    NEED_DATA,
+    ClientState,
+    NeedData,
+    answer_timeout,
+    check_command,
+    not_connected,
+    send_timeout,
+)
 from ._config import ClientConfig
 from ._delimited import create_framer
 from ._errors import (
     AnswerLimitError,
     AuthenticationError,
     NoServerError,
-    NotConnectedError,
     RemoteProtocolError,
 )
 from ._framing import InvalidLine
-from ._wire import AUTH_PREFIX, DISCONNECT, OK, PING, PONG, SHUTDOWN, UNAUTHORIZED
+from ._wire import AUTH_PREFIX, DISCONNECT, OK, PING, PONG, UNAUTHORIZED
 
 __all__ = [
     "CLOSING_COMMANDS",
@@ -66,67 +74,15 @@ __all__ = [
 ]
 
 
-class NeedData(Enum):
-    """The type of :data:`NEED_DATA`."""
-
-    NEED_DATA = "need data"
-
-
-#: What a pull returns when the bytes so far do not complete it: read more,
-#: hand them to :meth:`ClientConnection.receive_data`, and pull again.
-NEED_DATA: Final = NeedData.NEED_DATA
-
-
-class ClientState(Enum):
-    """Where a :class:`ClientConnection` is in its life."""
-
-    IDLE = "idle"
-    """Not started: nothing may be sent (:class:`~linesock.NotConnectedError`)."""
-    AUTHENTICATING = "authenticating"
-    """``auth TOKEN`` was sent; waiting for ``ok``."""
-    CHECKING = "checking"
-    """The handshake's ``ping`` was sent; waiting for ``pong``."""
-    READY = "ready"
-    """Connected: commands and requests may be sent."""
-    CLOSING = "closing"
-    """``disconnect`` or ``shutdown`` was sent; waiting for the server to close."""
-    CLOSED = "closed"
-    """The server closed; lines that came before stay readable."""
-
-
 _IDLE: Final = ClientState.IDLE
 _READY: Final = ClientState.READY
 _CLOSING: Final = ClientState.CLOSING
 _CLOSED: Final = ClientState.CLOSED
-#: The commands that end a session: sent by :meth:`ClientConnection.close_request`.
-CLOSING_COMMANDS: Final = frozenset({DISCONNECT, SHUTDOWN})
 _SPECIAL_REQUESTS: Final = CLOSING_COMMANDS | {PING}
 _AUTH: Final = AUTH_PREFIX.rstrip()
 # What ends each command the client sends, by the server's command terminator
 # ("any" accepts LF, so LF it is).
 _COMMAND_ENDS: Final = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "any": "\n"}
-
-
-def check_command(command: str) -> str:
-    """Return *command* if it can travel as one line; raise ``ValueError`` if not."""
-    if "\n" in command or "\r" in command:
-        raise ValueError(f"a command cannot hold CR or LF: {command!r}")
-    return command
-
-
-def not_connected() -> NotConnectedError:
-    """The error for using a client that is not connected."""
-    return NotConnectedError("the client is not connected; call connect()")
-
-
-def answer_timeout(timeout: float) -> TimeoutError:
-    """The error for a wait of *timeout* seconds in which no answer came."""
-    return TimeoutError(f"no answer within {timeout} s")
-
-
-def send_timeout(timeout: float) -> TimeoutError:
-    """The error for a server that took none of what was sent within *timeout* seconds."""
-    return TimeoutError(f"the server took no data within {timeout} s")
 
 
 class ClientConnection:

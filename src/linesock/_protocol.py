@@ -10,20 +10,10 @@ answers into wire bytes, and says when the connection must close
 (``closing``).  The threaded server, the asyncio server and the compat layer
 all drive this one class, so every front end answers alike.
 
-Sans-IO, like h11's ``Connection``: the session reads no clock, writes no
-file, logs nothing and keeps no state outside itself.  What happened that a
-transport may want to log or record (an invalid line, a handler that
-raised, an unsendable answer, a refusal, each batch of commands with its
-answers) it tells a :class:`SessionObserver`; the servers' observer logs
-and writes the transcript.  An observer object, rather than returned event
-objects, because a batch of a thousand pipelined commands must cost no
-allocation per command when nobody records it.
-
-Deferred answers: a handler may return a ``concurrent.futures.Future`` or
-an awaitable instead of an answer.  The session then stops, leaves it in
-``pending``, and queues whatever commands follow; the transport waits for it
-in its own way and calls ``resume`` with the outcome.  Answers therefore
-always go out in command order.
+Sans-IO, like h11's ``Connection``: no clock, no file, no log, no state
+outside itself; what happened it tells a :class:`SessionObserver`.  A
+deferred answer (a ``Future``, an awaitable) is left in ``pending`` with the
+commands behind it queued, so answers always go out in command order.
 """
 
 from __future__ import annotations
@@ -50,8 +40,7 @@ __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 #: one command's answer), however many commands one read brought.
 OUTPUT_CHUNK: Final = 256 * 1024
 
-_OK_LINE: Final = (OK + "\n").encode()
-_REFUSALS: Final = {Refusal.UNAUTHORIZED: (UNAUTHORIZED + "\n").encode(), Refusal.HTTP: b""}
+_REFUSALS: Final = {Refusal.UNAUTHORIZED: UNAUTHORIZED, Refusal.HTTP: None}
 
 
 def _is_deferred(result: object) -> bool:
@@ -256,11 +245,13 @@ class Session:
                 self.stats.auth_failures += 1
             self._observer.refused(refusal, first)
             self._drop_unrun(lines[1:])
-            return _REFUSALS[refusal]
+            line = _REFUSALS[refusal]
+            return b"" if line is None else self._encode([line])
         if self.config.token is None:
             return self._answer(lines)
         self._observer.authenticated()
-        return _OK_LINE + self._answer(lines[1:]) if len(lines) > 1 else _OK_LINE
+        ok = self._encode([OK])
+        return ok + self._answer(lines[1:]) if len(lines) > 1 else ok
 
     def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         """Answer *lines* in order until they run out, one defers or closes, or output fills.

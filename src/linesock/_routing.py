@@ -35,16 +35,20 @@ error line), which becomes ``error NAME: MESSAGE``.
 
 from __future__ import annotations
 
-import enum
 import inspect
 import re
 import shlex
 import sys
-import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final, TypeGuard, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
+
+from ._routing_types import (
+    Parameter,
+    echo,
+    optional_of,
+    read_parameter,
+)
 
 __all__ = ["CommandError", "Commands"]
 
@@ -56,21 +60,8 @@ _Function = TypeVar("_Function", bound=Callable[..., Any])
 _split_plain: Final = re.compile(r"[^ \t\r\n]+").findall
 # A command name must be one word that needs no quoting.
 _COMMAND_NAME: Final = re.compile(r"[^\s'\"\\]+")
-_BOOLEANS: Final = {
-    "true": True,
-    "on": True,
-    "yes": True,
-    "1": True,
-    "false": False,
-    "off": False,
-    "no": False,
-    "0": False,
-}
 # The server answers these lines itself; a command of that name never runs.
 _SERVER_BUILTINS: Final = frozenset({"ping", "disconnect", "shutdown"})
-# An argument echoed in an error line is cut to this many characters, so a
-# megabyte argument does not come back whole.
-_ECHO_LIMIT: Final = 40
 
 
 class CommandError(Exception):
@@ -80,94 +71,6 @@ class CommandError(Exception):
     does not allow it).  Any other exception is a bug: the server logs it
     and the command gets no answer.
     """
-
-
-def _echo(text: str) -> str:
-    """Client text quoted for an error line: its repr, cut to ``_ECHO_LIMIT`` characters."""
-    if len(text) > _ECHO_LIMIT:
-        return repr(text[:_ECHO_LIMIT]) + "..."
-    return repr(text)
-
-
-def _to_bool(text: str) -> bool:
-    """Convert true/false, on/off, yes/no, 1/0 (any case)."""
-    try:
-        return _BOOLEANS[text.lower()]
-    except KeyError:
-        raise ValueError(text) from None
-
-
-def _enum_converter(enum_type: type[enum.Enum]) -> Callable[[str], enum.Enum]:
-    """Convert a member name (any case) or the text of a member's value."""
-    by_name = {name.lower(): member for name, member in enum_type.__members__.items()}
-    by_value = {str(member.value): member for member in enum_type}
-
-    def convert(text: str) -> enum.Enum:
-        member = by_name.get(text.lower())
-        if member is None:
-            member = by_value.get(text)
-            if member is None:
-                raise ValueError(text)
-        return member
-
-    return convert
-
-
-@dataclass(frozen=True)
-class _Parameter:
-    """How one parameter's word is converted, reported and shown in help."""
-
-    name: str
-    convert: Callable[[str], object]
-    type_name: str  # as error lines name it: "int", "Setting"
-    choices: str  # for error lines: " (one of: a, b)", or ""
-    shown: str  # for help: "<channel:int>"
-
-
-def _parameter(function_name: str, name: str, hint: object) -> _Parameter:
-    """Build the converter for a parameter annotated with *hint*; ``TypeError`` if unsupported."""
-    if hint is str:
-        return _Parameter(name, str, "str", "", f"<{name}>")
-    if hint is bool:
-        return _Parameter(name, _to_bool, "bool", "", f"<{name}:bool>")
-    if hint is int or hint is float:
-        type_name = hint.__name__
-        return _Parameter(name, hint, type_name, "", f"<{name}:{type_name}>")
-    if _is_class(hint) and issubclass(hint, enum.Enum):
-        names = [member_name.lower() for member_name in hint.__members__]
-        if not names:
-            raise TypeError(f"{function_name}: {name}: the enum {hint.__name__} has no members")
-        return _Parameter(
-            name,
-            _enum_converter(hint),
-            hint.__name__,
-            f" (one of: {', '.join(names)})",
-            f"<{name}:{'|'.join(names)}>",
-        )
-    raise TypeError(
-        f"{function_name}: parameter {name!r} is annotated {_show_hint(hint)}; a command "
-        "parameter must be str, int, float, bool, an Enum, or one of these | None"
-    )
-
-
-def _is_class(hint: object) -> TypeGuard[type]:
-    """Whether *hint* is a plain class (``list[int]`` passes for one with ``isinstance``)."""
-    return isinstance(hint, type) and typing.get_origin(hint) is None
-
-
-def _show_hint(hint: object) -> str:
-    """An annotation as a person would write it."""
-    return hint.__name__ if _is_class(hint) else repr(hint)
-
-
-def _optional_of(hint: object) -> object | None:
-    """For ``T | None`` (or ``Optional[T]``) return T; None for any other annotation."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        members: tuple[object, ...] = typing.get_args(hint)
-        others = [member for member in members if member is not type(None)]
-        if len(others) == 1 and len(members) == 2:
-            return others[0]
-    return None
 
 
 def _plural(count: int) -> str:
@@ -204,8 +107,8 @@ class _Command:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{label}: cannot read its signature: {exc}") from None
         hints = _type_hints(label, function)
-        parameters: list[_Parameter] = []
-        variadic: _Parameter | None = None
+        parameters: list[Parameter] = []
+        variadic: Parameter | None = None
         minimum = 0
         without_default = 0  # parameters without a default: passed None when no word came
         for parameter in signature.parameters.values():
@@ -218,16 +121,16 @@ class _Command:
                 )
             hint = hints.get(parameter.name, str)
             if kind is parameter.VAR_POSITIONAL:
-                variadic = _parameter(label, parameter.name, hint)
+                variadic = read_parameter(label, parameter.name, hint)
                 continue
-            optional_type = _optional_of(hint)
+            optional_type = optional_of(hint)
             required = optional_type is None and parameter.default is parameter.empty
             if required and len(parameters) > minimum:
                 raise TypeError(
                     f"{label}: the required parameter {parameter.name!r} follows an "
                     "optional one; optional arguments must come last"
                 )
-            converted = _parameter(label, parameter.name, optional_type or hint)
+            converted = read_parameter(label, parameter.name, optional_type or hint)
             parameters.append(converted)
             if required:
                 minimum += 1
@@ -306,7 +209,7 @@ class _Command:
             except ValueError:
                 return (
                     f"error {self.name}: {parameter.name}: invalid {parameter.type_name} "
-                    f"{_echo(text)}{parameter.choices}"
+                    f"{echo(text)}{parameter.choices}"
                 )
         raise AssertionError("a conversion failed, then succeeded")  # pragma: no cover
 
@@ -439,7 +342,7 @@ class Commands:
             return "error empty command"
         command = self._commands.get(words[0])
         if command is None:
-            return f"error unknown command {_echo(words[0])}"
+            return f"error unknown command {echo(words[0])}"
         return command.run(words)
 
     def __contains__(self, name: object) -> bool:
@@ -455,7 +358,7 @@ class Commands:
         if command is not None:
             found = self._commands.get(command)
             if found is None:
-                return f"error unknown command {_echo(command)}"
+                return f"error unknown command {echo(command)}"
             return _help_line(found, len(found.signature))
         listed = [c for c in self._commands.values() if c is not self._builtin_help]
         if self._commands.get("help") is self._builtin_help:
