@@ -20,25 +20,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Final
 
-from ._access import AuthGuard, Refusal, WrongToken, check_first_line
-from ._answers import add_answer, encode_lines, sendable
+from ._access import AuthGuard, Refusal, check_first_line
+from ._answers import encode_lines, sendable
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import ANSWER_TERMINATORS, create_framer
 from ._framing import InvalidLine
 from ._observer import SessionObserver
-from ._wire import AUTH_PREFIX, DISCONNECT, OK, UNAUTHORIZED, Closing
+from ._session_paths import OUTPUT_CHUNK, SessionRarePaths
+from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 
-#: A session answers in pieces of about this many characters: once a batch's
-#: answers reach it, the remaining commands wait until the transport has sent
-#: them.  So a client that pipelines commands with long answers, and perhaps
-#: never reads, makes the server hold at most about this much output (plus
-#: one command's answer), however many commands one read brought.
-OUTPUT_CHUNK: Final = 256 * 1024
 
 _REFUSALS: Final = {Refusal.UNAUTHORIZED: UNAUTHORIZED, Refusal.HTTP: None}
 
@@ -48,7 +43,7 @@ def _is_deferred(result: object) -> bool:
     return isinstance(result, concurrent.futures.Future) or inspect.isawaitable(result)
 
 
-class Session:
+class Session(SessionRarePaths):
     """The protocol state of one client connection; feed it bytes, send what it returns.
 
     A transport calls :meth:`receive` with each read and writes out the bytes
@@ -65,26 +60,7 @@ class Session:
         record: report each answered batch to ``observer.commands``.
     """
 
-    __slots__ = (
-        "_check_first_line",
-        "_deferred_line",
-        "_encoding",
-        "_eol",
-        "_join_whole",
-        "_observer",
-        "_out",
-        "_queue",
-        "_record",
-        "_shutdown",
-        "_stream",
-        "closing",
-        "config",
-        "framer",
-        "handler",
-        "handler_exit",
-        "pending",
-        "stats",
-    )
+    __slots__ = ()  # the base holds them all
 
     def __init__(
         self,
@@ -96,14 +72,14 @@ class Session:
         record: bool = False,
     ) -> None:
         """Start a session that answers with *handler* under *config*."""
-        self.config: Final = config
+        self.config = config
         # With a token, a later "auth ..." line is the server's, never the handler's.
         self.handler: Final = handler if config.token is None else AuthGuard(handler, config.token)
-        self.stats: Final = ServerStats() if stats is None else stats
-        self.framer: Final = create_framer(
+        self.stats = ServerStats() if stats is None else stats
+        self.framer = create_framer(
             config.terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
         )
-        self._observer: Final = SessionObserver() if observer is None else observer
+        self._observer = SessionObserver() if observer is None else observer
         self._encoding: Final = config.encoding
         self._eol: Final = ANSWER_TERMINATORS[config.answer_terminator]
         # The batch-wide join is safe only when no answer can end a line early.
@@ -369,82 +345,6 @@ class Session:
         if starts:
             self._observer.commands(lines, out, starts)
         return wire
-
-    def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:
-        """Forget the commands a closing session will never run, and any partial line.
-
-        They are not counted as received: what a closed session counts must
-        not depend on how the client's bytes were split into reads.
-        """
-        self.stats.commands -= sum(1 for _ in lines) + len(self._queue)
-        self._queue = []
-        self.framer.feed_eof()
-
-    def _defer(self, result: object, line: str | InvalidLine, remaining: object) -> None:
-        """Hold a deferred answer as pending and queue the commands after it."""
-        self.pending = result
-        self._deferred_line = line
-        self._queue = list(remaining)  # type: ignore[call-overload]
-
-    # -- the rare paths ----------------------------------------------------
-
-    def _answer_invalid(self, line: InvalidLine) -> object:
-        """Count an invalid line, report it, and ask the ``on_invalid`` hook for its answer."""
-        if line.reason == "overlong":
-            self.stats.overlong_lines += 1
-        else:
-            self.stats.invalid_lines += 1
-        self._observer.invalid_line(line)
-        try:
-            return self.config.on_invalid(line)
-        except BaseException as exc:
-            self._failed("<invalid line>", exc)
-            return None
-
-    def _add(self, out: list[str], result: object, command: str, budget: int | None = None) -> int:
-        """Append a handler's answer lines to *out*; return the characters added.
-
-        With a *budget*, an iterator answer that has more lines after it is
-        kept in ``_stream``, to go on with once these are sent.
-        """
-        size, rest = add_answer(out, result, command, self._bad_answer, self._failed, budget=budget)
-        if rest is not None:
-            self._stream = (rest, command)
-        return size
-
-    def _continue_stream(self, out: list[str]) -> int:
-        """Add the next chunk of the streamed answer to *out*; return the characters added."""
-        assert self._stream is not None
-        rest, command = self._stream
-        self._stream = None
-        return self._add(out, rest, command, OUTPUT_CHUNK)
-
-    def _bad_answer(self, command: str, problem: str) -> None:
-        """Count and report an answer that cannot go on the wire; it is dropped."""
-        self.stats.handler_errors += 1
-        self._observer.bad_answer(command, problem)
-
-    def _failed(self, command: str, error: BaseException) -> None:
-        """Count and report a handler that raised; the session goes on.
-
-        ``SystemExit`` and ``KeyboardInterrupt`` are a handler asking the
-        process to stop: the session closes with ``Closing.STOP`` after the
-        answers before it, and the server stops.  Anything else raised,
-        ``GeneratorExit`` and other ``BaseException`` included, is an error.
-        """
-        if isinstance(error, WrongToken):
-            if self._out is not None:
-                self._out.append(UNAUTHORIZED)
-            self.closing = Closing.REFUSED
-            self.stats.auth_failures += 1
-            self._observer.refused(Refusal.UNAUTHORIZED, AUTH_PREFIX.rstrip())
-            return
-        if isinstance(error, (SystemExit, KeyboardInterrupt)):
-            self.handler_exit = error
-            self.closing = Closing.STOP
-            return
-        self.stats.handler_errors += 1
-        self._observer.handler_failed(command, error)
 
     def _encode(self, out: list[str]) -> bytes:
         """Turn answer lines into wire bytes, the answer terminator after each."""
