@@ -374,3 +374,38 @@ def test_a_generator_answer_is_streamed_not_held_whole(serve: Serve) -> None:
         client.sendall(b"disconnect\n")
         assert read_until_eof(client) == b""
     assert grown < 64 * 1024 * 1024
+
+
+@pytest.mark.srs("SRS-167")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_an_asyncio_handler_that_closes_its_server_still_sends_its_batch(loop: str) -> None:
+    """A handler closing its own server mid-batch: the answers before and after it go out."""
+    import asyncio  # noqa: PLC0415
+
+    from linesock import aio  # noqa: PLC0415
+
+    new_loop = asyncio.new_event_loop
+    if loop == "uvloop":
+        new_loop = pytest.importorskip("uvloop").new_event_loop
+    servers: list[aio.AsyncServer] = []
+
+    def handler(command: str) -> str:
+        if command == "close":
+            servers[0].close()
+        return f"ack:{command}"
+
+    async def main() -> bytes:
+        server = await aio.start_server(handler)
+        servers.append(server)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"one\nclose\ntwo\n")
+        answered = await asyncio.wait_for(reader.read(), WAIT)
+        writer.close()
+        await server.wait_closed()
+        return answered
+
+    runner = new_loop()
+    try:
+        assert runner.run_until_complete(main()) == b"ack:one\nack:close\nack:two\n"
+    finally:
+        runner.close()
