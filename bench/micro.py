@@ -7,7 +7,10 @@ runs, so that other processes on the machine barely matter) of:
 
 * a 256 KiB read of pipelined short commands, per command;
 * a read holding one short command (a ping-pong round trip), per read;
-* a 256 KiB read of 64 KiB lines, per MB.
+* a 256 KiB read of 64 KiB lines, per MB;
+* a SCPI query (``VOLT?`` to a :class:`linesock.scpi.Instrument`) next to
+  the same query routed by :class:`linesock.Commands` (``get volt``), per
+  query, with ``--handlers`` (``./do_bench --micro --handlers``).
 
 The figures in the core commits' messages come from here.
 """
@@ -78,8 +81,32 @@ def measure(data: bytes, runs: int, inner: int) -> tuple[float, float]:
     return raw, ours
 
 
+def handler_costs(runs: int = 30, inner: int = 2000) -> tuple[float, float]:
+    """CPU seconds per query: a SCPI ``VOLT?`` and a ``Commands`` ``get volt``, alike in work."""
+    from linesock import Commands, scpi  # noqa: PLC0415  (only for --handlers)
+
+    instrument = scpi.Instrument("bench,PSU,0,1.0")
+    instrument.query("[SOURce]:VOLTage[:LEVel]")(lambda: 3.3)
+    commands = Commands()
+    commands.add(lambda name: f"{3.3:.6E}", "get")
+    assert instrument("VOLT?") == "+3.300000E+00"
+    assert commands("get volt") == "3.300000E+00"
+    return (
+        best_of(lambda: instrument("VOLT?"), runs, inner),
+        best_of(lambda: commands("get volt"), runs, inner),
+    )
+
+
 def main() -> None:
-    """Print the three figures, raw and linesock side by side."""
+    """Print the three figures, raw and linesock side by side (``--handlers``: the routers)."""
+    if "--handlers" in sys.argv[1:]:
+        scpi_query, plain_query = handler_costs()
+        print(f"{'':28}{'Commands':>10}{'scpi':>10}  ratio (scpi / Commands)")
+        print(
+            f"{'a query, routed':28}{plain_query * 1e6:10.2f}{scpi_query * 1e6:10.2f}  "
+            f"{scpi_query / plain_query:.2f}  (us/query)"
+        )
+        return
     command = f"{SHORT_COMMAND}\n".encode()
     pipelined = command * (_READ_SIZE // len(command))
     lines = pipelined.count(b"\n")
