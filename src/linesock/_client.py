@@ -32,6 +32,7 @@ from ._client_protocol import (
     not_connected,
     send_timeout,
 )
+from ._client_states import ClientSettingsView
 from ._config import (
     DEFAULT_HOST,
     DEFAULT_MAX_ANSWER_LINES,
@@ -63,7 +64,7 @@ _READ_SIZE: Final = 64 * 1024
 _Pulled = TypeVar("_Pulled")
 
 
-class Client:
+class Client(ClientSettingsView):
     """A blocking Oneline client.
 
     ``with Client(port=p) as client:`` connects (checking the server with
@@ -90,7 +91,7 @@ class Client:
     ) -> None:
         """Configure a client (raising ``ValueError`` for bad settings); connect() connects."""
         #: Where the client connects and how.
-        self.config: Final = ClientConfig(
+        self.config = ClientConfig(
             host,
             port,
             timeout,
@@ -110,41 +111,6 @@ class Client:
         self._shut_down = False
         self._buffer = bytearray(_READ_SIZE)
         self._view = memoryview(self._buffer)
-
-    @property
-    def host(self) -> str:
-        """The server's name or address."""
-        return self.config.host
-
-    @property
-    def port(self) -> int:
-        """The server's TCP port."""
-        return self.config.port
-
-    @property
-    def timeout(self) -> float:
-        """Seconds to wait for the connection and for each answer."""
-        return self.config.timeout
-
-    @property
-    def encoding(self) -> str:
-        """How commands are encoded and answers decoded."""
-        return self.config.encoding
-
-    @property
-    def max_line_bytes(self) -> int:
-        """The longest answer line accepted."""
-        return self.config.max_line_bytes
-
-    @property
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context, or None for plain TCP."""
-        return self.config.ssl_context
-
-    @property
-    def server_hostname(self) -> str | None:
-        """The name the server's certificate must carry."""
-        return self.config.server_hostname
 
     @property
     def connected(self) -> bool:

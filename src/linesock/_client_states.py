@@ -6,15 +6,18 @@ that module re-exports every name here.
 
 from __future__ import annotations
 
+import ssl
 from enum import Enum
 from typing import Final
 
+from ._config import ClientConfig
 from ._errors import NotConnectedError
 from ._wire import DISCONNECT, SHUTDOWN
 
 __all__ = [
     "CLOSING_COMMANDS",
     "NEED_DATA",
+    "ClientSettingsView",
     "ClientState",
     "NeedData",
     "answer_timeout",
@@ -75,3 +78,45 @@ def answer_timeout(timeout: float) -> TimeoutError:
 def send_timeout(timeout: float) -> TimeoutError:
     """The error for a server that took none of what was sent within *timeout* seconds."""
     return TimeoutError(f"the server took no data within {timeout} s")
+
+
+class ClientSettingsView:
+    """The settings of a client's :class:`~linesock.ClientConfig`, readable on the client."""
+
+    config: ClientConfig
+    """Where the client connects and how."""
+
+    @property
+    def host(self) -> str:
+        """The server's name or address."""
+        return self.config.host
+
+    @property
+    def port(self) -> int:
+        """The server's TCP port."""
+        return self.config.port
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the connection, and for each whole answer."""
+        return self.config.timeout
+
+    @property
+    def encoding(self) -> str:
+        """How commands are encoded and answers decoded."""
+        return self.config.encoding
+
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest answer line accepted."""
+        return self.config.max_line_bytes
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context, or None for plain TCP."""
+        return self.config.ssl_context
+
+    @property
+    def server_hostname(self) -> str | None:
+        """The name the server's certificate must carry."""
+        return self.config.server_hostname

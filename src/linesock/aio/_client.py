@@ -29,6 +29,7 @@ from .._client_protocol import (
     NeedData,
     not_connected,
 )
+from .._client_states import ClientSettingsView
 from .._config import (
     DEFAULT_HOST,
     DEFAULT_MAX_ANSWER_LINES,
@@ -91,7 +92,7 @@ async def connect(
     return client
 
 
-class AsyncClient:
+class AsyncClient(ClientSettingsView):
     """An asyncio Oneline client: :class:`~linesock.Client`, with ``await``.
 
     ``async with AsyncClient(port=p) as client:`` connects (checking the
@@ -118,7 +119,7 @@ class AsyncClient:
     ) -> None:
         """Configure a client (raising ``ValueError`` for bad settings); connect() connects."""
         #: Where the client connects and how.
-        self.config: Final = ClientConfig(
+        self.config = ClientConfig(
             host,
             port,
             timeout,
@@ -134,41 +135,6 @@ class AsyncClient:
         self._connection = ClientConnection(self.config)
         self._protocol: ClientStream | None = None
         self._shut_down = False
-
-    @property
-    def host(self) -> str:
-        """The server's name or address."""
-        return self.config.host
-
-    @property
-    def port(self) -> int:
-        """The server's TCP port."""
-        return self.config.port
-
-    @property
-    def timeout(self) -> float:
-        """Seconds to wait for the connection, for each answer and for a lagging server."""
-        return self.config.timeout
-
-    @property
-    def encoding(self) -> str:
-        """How commands are encoded and answers decoded."""
-        return self.config.encoding
-
-    @property
-    def max_line_bytes(self) -> int:
-        """The longest answer line accepted."""
-        return self.config.max_line_bytes
-
-    @property
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context, or None for plain TCP."""
-        return self.config.ssl_context
-
-    @property
-    def server_hostname(self) -> str | None:
-        """The name the server's certificate must carry."""
-        return self.config.server_hostname
 
     @property
     def connected(self) -> bool:
