@@ -212,8 +212,8 @@ class Report:
             "MB/s counts 10^6 bytes of payload, LFs included.",
             "write, then query: the client leaves Nagle on (as pyvisa-py does), so its "
             "query leaves once the setter is acknowledged; a server that lets that ACK "
-            "wait for an answer to carry it (the raw reference and the peers) stalls "
-            "each pair ~40 ms, so their ratios to the raw reference are large.",
+            "wait for an answer to carry it stalls each pair by ~40 ms (the peers do; "
+            "the raw reference re-arms TCP_QUICKACK after an answerless read, as linesock does).",
         ]
         return notes + self.notes
 
