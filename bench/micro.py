@@ -42,8 +42,8 @@ def raw_batch(view: memoryview, size: int, buffer: bytearray) -> bytes:
             out.append("pong")
         elif line == "disconnect":
             break
-        else:
-            out.append(handler(line))
+        elif (reply := handler(line)) is not None:
+            out.append(reply)
     out.append("")
     return "\n".join(out).encode()
 

@@ -84,6 +84,8 @@ LONG_LINE: Final = b"store " + b"z" * (64 * 1024 - 6) + b"\n"
 WORKLOADS: Final = (
     Workload("pingpong", "ping-pong", "round trips/s"),
     Workload("pingpong_pinned", "ping-pong, pinned", "round trips/s"),
+    Workload("write_query", "write, then query, Nagle on", "pairs/s"),
+    Workload("write_query_pyvisa", "write, then query, PyVISA", "pairs/s"),
     Workload("pipelined", "pipelined short commands", "commands/s"),
     Workload("long_lines", "64 KiB lines in", "MB/s"),
     Workload("big_answers", "1 KiB answers out", "MB/s"),
@@ -94,6 +96,10 @@ WORKLOADS: Final = (
 CPU_WORKLOADS: Final = (
     Workload("cpu_pingpong", "ping-pong", "us/round trip", higher_is_better=False),
     Workload("cpu_pingpong_pinned", "ping-pong, pinned", "us/round trip", higher_is_better=False),
+    Workload("cpu_write_query", "write, then query, Nagle on", "us/pair", higher_is_better=False),
+    Workload(
+        "cpu_write_query_pyvisa", "write, then query, PyVISA", "us/pair", higher_is_better=False
+    ),
     Workload("cpu_pipelined", "pipelined short commands", "ns/command", higher_is_better=False),
     Workload("cpu_long_lines", "64 KiB lines in", "us/MB", higher_is_better=False),
     Workload("cpu_big_answers", "1 KiB answers out", "us/MB", higher_is_better=False),
@@ -184,6 +190,9 @@ class Runner:
         self._logs: dict[str, IO[str]] = {}
         self._all_cpus = os.sched_getaffinity(0)
         self._pinned_now = False
+        self._pyvisa_missing = workloads.pyvisa_missing()
+        if self._pyvisa_missing is not None:
+            self.notes.append(f"write, then query, PyVISA: not measured: {self._pyvisa_missing}")
 
     def run(self) -> None:
         """Run all repetitions; servers are killed whatever happens."""
@@ -274,6 +283,8 @@ class Runner:
 
         for key, measure in (
             ("pingpong", ping_pong),
+            ("write_query", self._write_then_query),
+            ("write_query_pyvisa", self._pyvisa_write_then_query),
             ("pipelined", pipelined),
             ("long_lines", long_lines),
             ("big_answers", big_answers),
@@ -290,6 +301,36 @@ class Runner:
             f"{time.monotonic() - started:.1f} s (load {os.getloadavg()[0]:.2f})",
             file=sys.stderr,
         )
+
+    def _write_then_query(self, process: ServerProcess) -> Measured | None:
+        """Setter-then-query pairs per second from a client that leaves Nagle on."""
+        silent = process.dialect.silent
+        if silent is None:
+            return None
+        s = self.settings
+        rate = workloads.write_then_query(
+            process.port,
+            process.dialect,
+            silent=silent,
+            budget=s.round_trip_seconds,
+            max_count=s.round_trip_max,
+        )
+        return rate.per_second, rate.work
+
+    def _pyvisa_write_then_query(self, process: ServerProcess) -> Measured | None:
+        """The same pairs with PyVISA (pyvisa-py) as the client, when it is installed."""
+        silent = process.dialect.silent
+        if silent is None or self._pyvisa_missing is not None:
+            return None
+        s = self.settings
+        rate = workloads.pyvisa_write_then_query(
+            process.port,
+            process.dialect,
+            silent=silent,
+            budget=s.round_trip_seconds,
+            max_count=s.round_trip_max,
+        )
+        return rate.per_second, rate.work
 
     def _clients(self, raw_key: str, request_key: str) -> None:
         """The raw socket client and ``Client.request`` against the threaded server.

@@ -32,6 +32,9 @@ SHORT_COMMAND: Final = "read x"
 #: The command answered with a 1 KiB line (1023 characters and the LF).
 BIG_COMMAND: Final = "big"
 BIG_ANSWER: Final = "y" * 1023
+#: The setter of the write-then-query workload: answered with nothing at all, so
+#: no answer carries the ACK of the read it came in (only that workload sends it).
+SILENT_COMMAND: Final = "set x"
 #: The longest line any server here accepts (linesock's default limit).
 MAX_LINE_BYTES: Final = 1024 * 1024
 
@@ -49,12 +52,16 @@ PYTHON_SERVERS: Final = (
 
 # How much the raw reference reads at a time: the threaded server's read size.
 _RAW_READ_SIZE: Final = 256 * 1024
+# Linux's one-shot "acknowledge now", as linesock re-arms it (None elsewhere).
+_QUICK_ACK: Final[int | None] = getattr(socket, "TCP_QUICKACK", None)
 
 
-def answer(command: str) -> str:
-    """The trivial handler every server runs: 1 KiB for ``big``, else ``ok``."""
+def answer(command: str) -> str | None:
+    """The trivial handler every server runs: 1 KiB for ``big``, none for ``set x``, else ``ok``."""
     if command == BIG_COMMAND:
         return BIG_ANSWER
+    if command == SILENT_COMMAND:
+        return None
     return "ok"
 
 
@@ -105,10 +112,12 @@ def serve_raw(listener: socket.socket) -> None:
     One thread and blocking sockets; each read lands in one reused buffer
     (``recv_into``), the complete lines of a read are decoded at once and
     split on LF, each goes to the handler, and all answers of the read leave
-    in one ``sendall``.  It keeps what the protocol needs for the workloads
-    here (``ping``, ``disconnect``, a line split across reads) and nothing
-    else: no length limit, no CR rule, no recovery from undecodable input,
-    no timeouts, no logging.
+    in one ``sendall``; after a read whose commands got no answer it sets
+    ``TCP_QUICKACK``, as linesock does, so that a client with Nagle on is not
+    stalled by a delayed ACK.  It keeps what the protocol needs for the
+    workloads here (``ping``, ``disconnect``, a line split across reads) and
+    nothing else: no length limit, no CR rule, no recovery from undecodable
+    input, no timeouts, no logging.
     """
     buffer = bytearray(_RAW_READ_SIZE)
     view = memoryview(buffer)
@@ -144,11 +153,15 @@ def serve_raw(listener: socket.socket) -> None:
                     elif line == "disconnect":
                         closing = True
                         break
-                    else:
-                        out.append(handler(line))
+                    elif (reply := handler(line)) is not None:
+                        out.append(reply)
                 if out:
                     out.append("")
                     connection.sendall("\n".join(out).encode())
+                elif _QUICK_ACK is not None:
+                    # Only a setter came (write, then query): nothing will carry
+                    # its ACK, which a client with Nagle on waits for (Linux).
+                    connection.setsockopt(socket.IPPROTO_TCP, _QUICK_ACK, 1)
 
 
 def start_raw() -> int:
@@ -223,7 +236,9 @@ def run_socket_oneline() -> None:
     server = OnelineServer()
 
     def callback(command: str, is_invalid: bool) -> None:
-        server.send(answer(command))
+        reply = answer(command)
+        if reply is not None:
+            server.send(reply)
 
     def start() -> int:
         server.start(ip_address="127.0.0.1", ip_port=0, callback=callback)
@@ -251,8 +266,9 @@ def run_asyncio_streams() -> None:
                 if command == "disconnect":
                     break
                 reply = "pong" if command == "ping" else answer(command)
-                writer.write(reply.encode() + b"\n")
-                await writer.drain()
+                if reply is not None:
+                    writer.write(reply.encode() + b"\n")
+                    await writer.drain()
         except ConnectionError:
             pass
         finally:
@@ -294,8 +310,8 @@ def run_twisted() -> None:
                 receiver.sendLine(b"pong")
             elif command == "disconnect":
                 receiver.transport.loseConnection()
-            else:
-                receiver.sendLine(answer(command).encode())
+            elif (reply := answer(command)) is not None:
+                receiver.sendLine(reply.encode())
 
     factory = protocol.Factory.forProtocol(OnelineReceiver)
 

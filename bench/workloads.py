@@ -11,6 +11,7 @@ the fastest one.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import selectors
 import socket
 import time
@@ -31,6 +32,11 @@ _STALL_TIMEOUT: Final = 5.0
 _WARM_UP: Final = 50
 # How often the loops that run for a time budget look at the clock.
 _CLOCK_EVERY: Final = 64
+# Write-then-query pairs before the timed ones.  Few: against a server that
+# lets the ACK wait, each pair costs a delayed ACK (~40 ms); the first pair of a
+# connection is quick anyway (Linux starts it in quick-ACK mode), so two more
+# show the steady state.
+_PAIR_WARM_UP: Final = 3
 
 
 class WorkloadError(Exception):
@@ -47,6 +53,8 @@ class Dialect:
         ping: the round trip of the session-churn workload, answered by one line.
         quit: ends the session; the server closes after it.
         long_lines: whether the server takes 64 KiB lines.
+        silent: a setter, LF included, that the server answers with nothing at
+            all (``None`` when it has none: redis answers every command).
     """
 
     short: bytes = b"read x\n"
@@ -56,13 +64,20 @@ class Dialect:
     ping: bytes = b"ping\n"
     quit: bytes = b"disconnect\n"
     long_lines: bool = True
+    silent: bytes | None = b"set x\n"
 
 
 #: Every Oneline server: linesock's, the peers', the raw reference.
 ONELINE: Final = Dialect()
 #: redis-server's inline commands; ``GET big`` answers ``$1023`` and the value.
 REDIS: Final = Dialect(
-    short=b"PING\n", big=b"GET big\n", big_lines=2, ping=b"PING\n", quit=b"QUIT\n", long_lines=False
+    short=b"PING\n",
+    big=b"GET big\n",
+    big_lines=2,
+    ping=b"PING\n",
+    quit=b"QUIT\n",
+    long_lines=False,
+    silent=None,
 )
 
 
@@ -151,6 +166,94 @@ def round_trips(
         raise WorkloadError(str(exc)) from exc
     finish(sock, dialect)
     return Rate(done / elapsed, done + _WARM_UP)
+
+
+def write_then_query(
+    port: int, dialect: Dialect, *, silent: bytes, budget: float, max_count: int
+) -> Rate:
+    """A client that leaves Nagle on writes *silent*, then the short query, and reads its answer.
+
+    Pairs per second, as an instrument script does them (a setter, then a
+    query): the two writes are two ``sendall`` calls on a socket without
+    ``TCP_NODELAY``, as pyvisa-py's are, so the query leaves only once the
+    setter is acknowledged.  The clock is read after every pair: against a
+    server that delays that ACK, a pair takes ~40 ms.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=_IO_TIMEOUT)  # Nagle left on
+    buffer = bytearray(_READ_SIZE)
+    query, lines = dialect.short, dialect.short_lines
+    try:
+        for _ in range(_PAIR_WARM_UP):
+            sock.sendall(silent)
+            _exchange(sock, query, lines, buffer, 1)
+        done = 0
+        began = time.perf_counter()
+        deadline = began + budget
+        while done < max_count:
+            sock.sendall(silent)
+            _exchange(sock, query, lines, buffer, 1)
+            done += 1
+            if time.perf_counter() >= deadline:
+                break
+        elapsed = time.perf_counter() - began
+    except OSError as exc:
+        sock.close()
+        raise WorkloadError(str(exc)) from exc
+    finish(sock, dialect)
+    return Rate(done / elapsed, done + _PAIR_WARM_UP)
+
+
+def pyvisa_missing() -> str | None:
+    """Why the PyVISA workload cannot run here, or None when PyVISA and pyvisa-py are installed."""
+    for module in ("pyvisa", "pyvisa_py"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (the dev extra has it: ./do_install)"
+    return None
+
+
+def pyvisa_write_then_query(
+    port: int, dialect: Dialect, *, silent: bytes, budget: float, max_count: int
+) -> Rate:
+    """:func:`write_then_query` with PyVISA's pure-Python backend as the client.
+
+    A ``TCPIP0::127.0.0.1::PORT::SOCKET`` resource of pyvisa-py (``@py``),
+    LF-terminated both ways, doing ``write(setter)`` then ``query(command)``:
+    what every instrument script does, with pyvisa-py's own cost on top and
+    Nagle on (pyvisa-py cannot turn ``TCP_NODELAY`` on).  Needs both
+    installed (see :func:`pyvisa_missing`).
+    """
+    import pyvisa  # noqa: PLC0415 - only this workload needs it, and it is optional
+
+    setter, query = silent.decode().rstrip("\n"), dialect.short.decode().rstrip("\n")
+    manager = pyvisa.ResourceManager("@py")
+    resource = manager.open_resource(
+        f"TCPIP0::127.0.0.1::{port}::SOCKET",
+        read_termination="\n",
+        write_termination="\n",
+        timeout=int(_IO_TIMEOUT * 1000),
+    )
+    assert isinstance(resource, pyvisa.resources.MessageBasedResource)
+    try:
+        for _ in range(_PAIR_WARM_UP):
+            resource.write(setter)
+            resource.query(query)
+        done = 0
+        began = time.perf_counter()
+        deadline = began + budget
+        while done < max_count:
+            resource.write(setter)
+            resource.query(query)
+            done += 1
+            if time.perf_counter() >= deadline:
+                break
+        elapsed = time.perf_counter() - began
+        resource.write(dialect.quit.decode().rstrip("\n"))
+    except (OSError, pyvisa.errors.VisaIOError) as exc:
+        raise WorkloadError(str(exc)) from exc
+    finally:
+        resource.close()
+        manager.close()
+    return Rate(done / elapsed, done + _PAIR_WARM_UP)
 
 
 def client_requests(port: int, *, budget: float, max_count: int) -> Rate:
