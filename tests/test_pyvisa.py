@@ -30,7 +30,7 @@ PAIRS = 50
 PAIRS_BOUND_SECONDS = 1.0
 
 
-@pytest.mark.srs("SRS-PV-1")
+@pytest.mark.srs("SRS-190")
 def test_query_reads_the_one_line_answer(serve: Serve) -> None:
     """``query()`` writes the command and reads its one answer line, built-ins included."""
     running = serve()
@@ -41,7 +41,7 @@ def test_query_reads_the_one_line_answer(serve: Serve) -> None:
         assert instrument.query("echo") == ""
 
 
-@pytest.mark.srs("SRS-PV-1")
+@pytest.mark.srs("SRS-190")
 def test_a_silent_setter_is_a_write_and_the_next_query_reads_its_own_answer(
     serve: Serve,
 ) -> None:
@@ -55,7 +55,7 @@ def test_a_silent_setter_is_a_write_and_the_next_query_reads_its_own_answer(
         assert stats.commands == 3
 
 
-@pytest.mark.srs("SRS-PV-2")
+@pytest.mark.srs("SRS-191")
 def test_write_then_query_pairs_are_not_held_up_by_delayed_acks(serve: Serve) -> None:
     """pyvisa-py leaves Nagle on, yet 50 setter-then-query pairs take well under 50 delayed ACKs.
 
@@ -90,7 +90,7 @@ def test_pyvisa_py_cannot_turn_nagle_off() -> None:
         )
 
 
-@pytest.mark.srs("SRS-PV-1")
+@pytest.mark.srs("SRS-190")
 def test_closing_and_opening_the_resource_again_starts_a_new_session(serve: Serve) -> None:
     """A script that closes its resource and opens it again is served again, at once."""
     running = serve()
@@ -101,7 +101,7 @@ def test_closing_and_opening_the_resource_again_starts_a_new_session(serve: Serv
         assert stats.sessions == 3
 
 
-@pytest.mark.srs("SRS-PV-1")
+@pytest.mark.srs("SRS-190")
 def test_the_token_is_the_first_write_and_is_answered_ok(serve: Serve) -> None:
     """With a token, ``query("auth TOKEN")`` is answered ``ok``, then the session is as usual."""
     running = serve(token="s3cret-token")
@@ -110,7 +110,7 @@ def test_the_token_is_the_first_write_and_is_answered_ok(serve: Serve) -> None:
         assert instrument.query("echo authenticated") == "authenticated"
 
 
-@pytest.mark.srs("SRS-PV-1")
+@pytest.mark.srs("SRS-190")
 def test_a_wrong_or_missing_token_is_answered_unauthorized_then_closed(serve: Serve) -> None:
     """``unauthorized``, then the connection is closed: pyvisa-py's next read times out."""
     running = serve(token="s3cret-token")

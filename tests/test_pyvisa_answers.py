@@ -30,7 +30,7 @@ serve = serve_fixture({"threaded": start_threaded})
 CLEAR_QUIET_SECONDS = 0.1
 
 
-@pytest.mark.srs("SRS-PV-4")
+@pytest.mark.srs("SRS-193")
 def test_query_reads_one_line_of_a_multi_line_answer_and_falls_out_of_step(serve: Serve) -> None:
     """After ``query("lines 3")`` the next query reads ``line 2``: the answer it gets is stale."""
     running = serve()
@@ -41,7 +41,7 @@ def test_query_reads_one_line_of_a_multi_line_answer_and_falls_out_of_step(serve
         assert instrument.read() == "next"
 
 
-@pytest.mark.srs("SRS-PV-4")
+@pytest.mark.srs("SRS-193")
 @pytest.mark.parametrize("count", [0, 1, 3, 500])
 def test_the_ping_recipe_reads_every_answer_line(serve: Serve, count: int) -> None:
     """The command and ``ping`` in one write, read to ``pong``: all its lines, none, or one."""
@@ -52,7 +52,7 @@ def test_the_ping_recipe_reads_every_answer_line(serve: Serve, count: int) -> No
         assert instrument.query("echo in step") == "in step"
 
 
-@pytest.mark.srs("SRS-PV-4")
+@pytest.mark.srs("SRS-193")
 def test_ping_brings_a_resource_out_of_step_back(serve: Serve) -> None:
     """``ping``, then reading to ``pong``, returns the stale lines and puts the resource in step."""
     running = serve()
@@ -63,7 +63,7 @@ def test_ping_brings_a_resource_out_of_step_back(serve: Serve) -> None:
         assert instrument.query("echo in step") == "in step"
 
 
-@pytest.mark.srs("SRS-PV-4")
+@pytest.mark.srs("SRS-193")
 def test_clear_drops_unread_lines_once_the_server_is_quiet(serve: Serve) -> None:
     """``clear()`` drops what arrived, returns after 0.1 s without a byte, and sends nothing."""
     running = serve()
@@ -79,7 +79,7 @@ def test_clear_drops_unread_lines_once_the_server_is_quiet(serve: Serve) -> None
         assert instrument.query("echo in step") == "in step"
 
 
-@pytest.mark.srs("SRS-PV-4")
+@pytest.mark.srs("SRS-193")
 def test_clear_does_not_wait_for_an_answer_still_to_come(serve: Serve) -> None:
     """An answer that comes after 0.1 s of silence survives ``clear()`` and is read as stale."""
     running = serve()
@@ -115,7 +115,7 @@ CLEAR_AFTER_CLOSE = textwrap.dedent(
 )
 
 
-@pytest.mark.srs("SRS-PV-4")
+@pytest.mark.srs("SRS-193")
 def test_clear_on_a_connection_the_server_closed_never_returns() -> None:
     """pyvisa-py's ``clear()`` reads until 0.1 s of silence, and a closed socket is never silent.
 

@@ -38,7 +38,7 @@ def needs_busy_policy() -> None:
         pytest.skip("busy policy not merged yet")
 
 
-@pytest.mark.srs("SRS-PV-5")
+@pytest.mark.srs("SRS-194")
 def test_after_disconnect_the_answers_before_it_arrive_then_reads_time_out(serve: Serve) -> None:
     """``disconnect``: every earlier answer, then silence; writes fail once the server lets go."""
     running = serve()
@@ -52,7 +52,7 @@ def test_after_disconnect_the_answers_before_it_arrive_then_reads_time_out(serve
             assert next_instrument.query("echo next") == "next"
 
 
-@pytest.mark.srs("SRS-PV-5")
+@pytest.mark.srs("SRS-194")
 def test_an_idle_timeout_looks_like_a_read_timeout_then_a_broken_pipe(serve: Serve) -> None:
     """``idle_timeout``: the server closes a quiet resource; its reads time out, its writes fail."""
     running = serve(idle_timeout=0.2)
@@ -64,7 +64,7 @@ def test_an_idle_timeout_looks_like_a_read_timeout_then_a_broken_pipe(serve: Ser
         assert stats.idle_disconnects == 1
 
 
-@pytest.mark.srs("SRS-PV-5")
+@pytest.mark.srs("SRS-194")
 def test_a_server_stop_looks_like_a_read_timeout_then_a_broken_pipe(serve: Serve) -> None:
     """The server stops (``stop()``, SIGTERM): reads time out, the second write fails."""
     running = serve()
@@ -76,7 +76,7 @@ def test_a_server_stop_looks_like_a_read_timeout_then_a_broken_pipe(serve: Serve
         assert isinstance(refused_write(instrument), BrokenPipeError)
 
 
-@pytest.mark.srs("SRS-PV-6")
+@pytest.mark.srs("SRS-195")
 def test_a_second_resource_waits_its_turn_by_default(serve: Serve) -> None:
     """Today's policy (queue): a second resource's query is answered once the first one closes."""
     running = serve()
@@ -88,7 +88,7 @@ def test_a_second_resource_waits_its_turn_by_default(serve: Serve) -> None:
         assert second.read() == "waited"
 
 
-@pytest.mark.srs("SRS-PV-6")
+@pytest.mark.srs("SRS-195")
 def test_with_busy_queue_a_second_resource_waits_its_turn(serve: Serve) -> None:
     """``busy="queue"`` spelled out: the second resource is served when the first leaves."""
     needs_busy_policy()
@@ -100,7 +100,7 @@ def test_with_busy_queue_a_second_resource_waits_its_turn(serve: Serve) -> None:
         assert second.read() == "waited"
 
 
-@pytest.mark.srs("SRS-PV-6")
+@pytest.mark.srs("SRS-195")
 def test_with_busy_refuse_a_second_resource_reads_busy_then_is_closed(serve: Serve) -> None:
     """``busy="refuse"``: the second resource's query reads ``busy``, its command never runs."""
     needs_busy_policy()
@@ -116,7 +116,7 @@ def test_with_busy_refuse_a_second_resource_reads_busy_then_is_closed(serve: Ser
         assert stats.commands == 2
 
 
-@pytest.mark.srs("SRS-PV-6")
+@pytest.mark.srs("SRS-195")
 def test_with_max_wait_a_waiting_resource_is_closed_unserved(serve: Serve) -> None:
     """``max_wait``: a resource still waiting after it is closed; its command never runs."""
     needs_busy_policy()

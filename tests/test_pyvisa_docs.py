@@ -22,7 +22,7 @@ import pytest
 import linesock
 import visa_sessions
 
-pytestmark = pytest.mark.srs("SRS-PV-7")
+pytestmark = pytest.mark.srs("SRS-196")
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "pyvisa.md"
 BLOCK = re.compile(r"^## ([^\n]+)$|^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)

@@ -23,7 +23,7 @@ serve = serve_fixture({"threaded": start_threaded, "cli": start_cli})
 CR, LF, CRLF = "\r", "\n", "\r\n"
 
 
-@pytest.mark.srs("SRS-PV-3")
+@pytest.mark.srs("SRS-192")
 @pytest.mark.parametrize(
     ("server_options", "terminations"),
     [
@@ -63,7 +63,7 @@ def test_matching_terminations_query_and_request(
         assert instrument.query("ping") == "pong"
 
 
-@pytest.mark.srs("SRS-PV-3")
+@pytest.mark.srs("SRS-192")
 def test_pyvisa_default_terminations_time_out_until_a_read_termination_is_set(
     serve: Serve,
 ) -> None:
@@ -78,7 +78,7 @@ def test_pyvisa_default_terminations_time_out_until_a_read_termination_is_set(
         assert instrument.query("echo terminated") == "terminated"
 
 
-@pytest.mark.srs("SRS-PV-3")
+@pytest.mark.srs("SRS-192")
 def test_reading_crlf_answers_with_lf_leaves_the_cr_on(serve: Serve) -> None:
     """``--answer-terminator crlf`` read with ``read_termination="\\n"``: each answer ends in CR."""
     running = serve(answer_terminator="crlf")
@@ -86,7 +86,7 @@ def test_reading_crlf_answers_with_lf_leaves_the_cr_on(serve: Serve) -> None:
         assert instrument.query("echo a") == "a\r"
 
 
-@pytest.mark.srs("SRS-PV-3")
+@pytest.mark.srs("SRS-192")
 def test_writing_crlf_to_a_cr_server_prefixes_the_next_command_with_lf(serve: Serve) -> None:
     """``--terminator cr`` with PyVISA's CRLF: the LF starts the next command, so it goes wrong.
 
