@@ -238,7 +238,7 @@ class Session(SessionRarePaths):
         a type check per line.
         """
         if self._record:
-            return self._answer_recorded(lines)
+            return self._answer_recorded(lines, all_text)
         out: list[str] = []
         self._out = out
         self._run(lines, out, all_text)
@@ -254,18 +254,27 @@ class Session(SessionRarePaths):
         return encode_lines(out, self._encoding, self._eol, self._bad_answer)
 
     def _run(  # noqa: C901 - the one hot loop, written out (see its docstring)
-        self, lines: list[str | InvalidLine], out: list[str], all_text: bool, size: int = 0
+        self,
+        lines: list[str | InvalidLine],
+        out: list[str],
+        all_text: bool,
+        size: int = 0,
+        starts: list[int] | None = None,
     ) -> int:
         """Answer *lines* into *out*, which holds *size* characters; return its new size.
 
-        The loop that runs once per command: it holds only what each command
-        needs, and no call or allocation that a batch could do once; each
-        branch that is rare calls out.
+        With *starts* (a recorder listens), where each command's answers
+        start in *out* is appended to it.  The loop that runs once per
+        command: it holds only what each command needs, and no call or
+        allocation that a batch could do once; each branch that is rare
+        calls out.
         """
         append = out.append
         handler = self.handler
         remaining = iter(lines)
         for line in remaining:
+            if starts is not None:
+                starts.append(len(out))
             if not all_text and isinstance(line, InvalidLine):
                 size += self._add(out, self._answer_invalid(line), "")
                 if self.closing is not None:  # on_invalid raised SystemExit
@@ -312,24 +321,13 @@ class Session(SessionRarePaths):
                 return size
         return size
 
-    def _answer_recorded(self, lines: list[str | InvalidLine]) -> bytes:
-        """Answer *lines* one at a time, noting where each one's answers start, and report."""
+    def _answer_recorded(self, lines: list[str | InvalidLine], all_text: bool) -> bytes:
+        """Answer *lines* noting where each one's answers start, and report the batch."""
         out: list[str] = []
         starts: list[int] = []
-        size = 0
         self._out = out
-        try:
-            for index, line in enumerate(lines):
-                starts.append(len(out))
-                size = self._run([line], out, False, size)
-                if self.closing is not None:
-                    self._drop_unrun(lines[index + 1 :])
-                    break
-                if self.pending is not None or size > OUTPUT_CHUNK:
-                    self._queue = lines[index + 1 :]
-                    break
-        finally:
-            self._out = None
+        self._run(lines, out, all_text, 0, starts)
+        self._out = None
         if self.pending is not None:
             starts.pop()  # the deferred command is reported once it is answered
         if not out:
