@@ -107,7 +107,7 @@ class SimulatedDevice:
         self._device = build()
 
     @property
-    def server_options(self) -> dict[str, str]:
+    def server_options(self) -> dict[str, Any]:
         """The :class:`~linesock.ServerConfig` options the device's eom asks for."""
         return {
             "terminator": self.terminators.terminator,
