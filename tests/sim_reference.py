@@ -183,6 +183,11 @@ class Served:
         (port,) = self.ports[None]
         return port
 
+    def finish(self) -> tuple[int, str]:
+        """Wait for the server to exit by itself; its exit code and stderr."""
+        _, stderr = self.process.communicate(timeout=WAIT)
+        return self.process.returncode, stderr.decode()
+
     def read_lines(self, count: int) -> None:
         """Read *count* ``listening on`` lines, failing with stderr if they do not come."""
         assert self.process.stdout is not None
