@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+
+from linesock.testing import start_test_server
 
 pytest.importorskip("pyvisa_sim", reason="serving device files needs pyvisa-sim")
 pytest.importorskip("pyvisa_py", reason="the TCP reference is PyVISA's @py backend")
@@ -29,6 +32,7 @@ from sim_reference import (
     sim_session,
     socket_session,
 )
+from support import free_port
 
 pytestmark = pytest.mark.srs("SRS-SIM-1")
 
@@ -208,6 +212,13 @@ def served_in_process(case: Case) -> Iterator[int]:
 
 
 @contextmanager
+def served_on_asyncio(case: Case) -> Iterator[int]:
+    """The case's device on the asyncio server (the fixtures' ``start_test_server``)."""
+    with start_test_server(load_device(case.path, case.device), "asyncio") as running:
+        yield running.port
+
+
+@contextmanager
 def served_by_the_cli(case: Case) -> Iterator[int]:
     """The case's device served by ``linesock serve FILE.yaml --device NAME --port 0``."""
     with serve_file(case.path, "--device", case.device, "--port", "0") as served:
@@ -215,7 +226,11 @@ def served_by_the_cli(case: Case) -> Iterator[int]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-@pytest.mark.parametrize("server", [served_in_process, served_by_the_cli], ids=["server", "cli"])
+@pytest.mark.parametrize(
+    "server",
+    [served_in_process, served_on_asyncio, served_by_the_cli],
+    ids=["server", "asyncio", "cli"],
+)
 def test_answers_match_pyvisa_sim_in_process(case: Case, server: object) -> None:
     """Every exchange of the script gets the answers @sim gives, over a real socket."""
     terminators = load_device(case.path, case.device).terminators
@@ -225,3 +240,39 @@ def test_answers_match_pyvisa_sim_in_process(case: Case, server: object) -> None
         socket_session(port, terminators) as tcp,
     ):
         same_answers(case, sim, tcp)
+
+
+# The script of each device of bench.yaml, and its messages answered with RANDOM values.
+BENCH = {
+    "psu": (["*IDN?", "*RST", "VOLT?", "VOLT 4.5", "VOLT?", "VOLT 25.0", "VOLT?", "bogus"], set()),
+    "dmm": (["*IDN?", "READ?", "READ?;*IDN?", "bogus"], {"READ?", "READ?;*IDN?"}),
+}
+
+
+@pytest.mark.srs("SRS-SIM-9")
+def test_several_devices_of_a_file_each_answer_as_their_sim_resource(tmp_path: Path) -> None:
+    """``serve bench.yaml`` (no --device): each socket resource answers as @sim's own resource."""
+    text = (DEVICES / "bench.yaml").read_text()
+    resources = {}
+    for port, device in ((15025, "psu"), (15026, "dmm"), (15027, "psu")):
+        free = free_port()
+        text = text.replace(f"::{port}::SOCKET", f"::{free}::SOCKET")
+        resources[free] = device
+    path = tmp_path / "bench.yaml"
+    path.write_text(text)
+    with serve_file(path, devices=3) as served:
+        assert sorted(port for ports in served.ports.values() for port in ports) == sorted(
+            resources
+        )
+        for port, device in resources.items():
+            script, random = BENCH[device]
+            resource = f"TCPIP::localhost::{port}::SOCKET"
+            case = Case(path, device, resource, script, frozenset(random))
+            terminators = load_device(path, device).terminators
+            with (
+                sim_session(path, case.sim_resource, terminators) as sim,
+                socket_session(port, terminators) as tcp,
+            ):
+                same_answers(case, sim, tcp)
+        served.process.terminate()
+        assert served.finish() == (0, "")

@@ -286,3 +286,54 @@ def test_the_marker_path_is_relative_to_the_test_module(
     """The marker's relative path is found next to this module, and the client talks to it."""
     assert linesock_client.request("*IDN?") == ["linesock,SUPPLY,0001,1.0"]
     assert linesock_server.config.answer_terminator == "lf"
+
+
+@pytest.mark.srs("SRS-SIM-7")
+@pytest.mark.parametrize(
+    ("text", "call", "message"),
+    [
+        ("spec: '1.1'\ndevices: [a]\n", "file", "'devices' and 'resources' must be mappings"),
+        (
+            "spec: '1.1'\ndevices:\n  d: {eom: [x]}\n",
+            "device",
+            "the eom of the device 'd' is not a mapping",
+        ),
+        (
+            "spec: '1.1'\ndevices:\n  d:\n    eom:\n      ASRL INSTR: {q: '\\n'}\n",
+            "device",
+            "the ASRL INSTR eom of the device 'd' needs both q and r",
+        ),
+        ("spec: '1.1'\ndevices:\n  d: [x]\n", "device", "the device 'd' is not a mapping"),
+        (
+            "spec: '1.1'\ndevices: {}\nresources:\n  ASRL1::INSTR: {}\n",
+            "resource",
+            "the resource ASRL1::INSTR names no device",
+        ),
+        (
+            "spec: '1.1'\ndevices: {}\nresources:\n  ASRL1::INSTR: {device: d}\n",
+            "resource",
+            "the device 'd' of ASRL1::INSTR cannot be loaded: 'd'",
+        ),
+        ("spec: '1.1'\ndevices: {}\n", "resource", "has no resource 'ASRL1::INSTR'"),
+    ],
+    ids=["devices", "eom", "eom-half", "device", "no-device", "missing-device", "no-resource"],
+)
+def test_the_parts_of_a_file_are_checked(
+    tmp_path: Path, text: str, call: str, message: str
+) -> None:
+    """A part of a file that is not what the format says is a DeviceFileError naming it."""
+    path = tmp_path / "rig.yaml"
+    path.write_text(text)
+    with pytest.raises(DeviceFileError) as raised:
+        device_file = DeviceFile(path)
+        if call == "device":
+            device_file.device("d")
+        elif call == "resource":
+            device_file.resource("ASRL1::INSTR")
+    assert message in str(raised.value)
+
+
+def test_a_device_shows_its_name_and_terminators() -> None:
+    """The repr names the device and its framing."""
+    assert repr(load_device(EOMS, "mixed")) == "<linesock.sim.SimulatedDevice 'mixed' lf/crlf>"
+    assert load_device(EOMS, "mixed").terminators.source == "GPIB INSTR"
