@@ -37,6 +37,14 @@ The fixtures (all function-scoped):
   **options) -> RunningServer``, for tests that need several servers or
   their own options.
 
+A pyvisa-sim device file is served with the marker
+``@pytest.mark.linesock(device_file="devices/rig.yaml", device="psu")``
+(a relative path is relative to the test's module): ``linesock_handler`` is
+then that device (:mod:`linesock.sim`), loaded once per test run and reset
+to the file's state before each test, and the servers take its
+terminators, as :func:`start_test_server` does for any
+:class:`~linesock.sim.SimulatedDevice`.
+
 Every server a test started is stopped when the test ends, whether it passed
 or failed: the listening port is closed and the serving thread (or event loop
 thread) has ended before the next test runs.  A server that does not stop
@@ -52,6 +60,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, cast
 
@@ -59,8 +68,9 @@ import pytest
 
 from . import aio
 from ._client import Client
-from ._config import Handler, ServerStats
+from ._config import Handler, ServerConfig, ServerStats
 from ._server import Server
+from .sim import SimulatedDevice, load_device
 
 __all__ = [
     "KINDS",
@@ -84,6 +94,10 @@ STOP_TIMEOUT: Final = 10.0
 
 _INI_KIND: Final = "linesock_server_kind"
 _MARKER: Final = "linesock"
+# The marker's keywords that choose the handler rather than a server option.
+_HANDLER_KEYWORDS: Final = ("handler", "kind", "device_file", "device")
+# The devices the marker's device_file loaded, by (path, device), for the test run.
+_LOADED_DEVICES: Final = pytest.StashKey[dict[tuple[Path, str | None], SimulatedDevice]]()
 
 
 class RunningServer:
@@ -103,11 +117,15 @@ class RunningServer:
         stats: ServerStats,
         token: str | None,
         stop: Callable[[float], bool],
+        *,
+        config: ServerConfig | None = None,
     ) -> None:
         """Describe a server already listening; *stop* stops it, True if it stopped in time."""
         self.kind: Final = kind
         self.address: Final = address
         self.stats: Final = stats
+        #: The server's settings (its terminators, say); the defaults if not given.
+        self.config: Final = ServerConfig() if config is None else config
         self._token = token
         self._stop = stop
         self._lock = threading.Lock()
@@ -186,8 +204,12 @@ def start_test_server(
             :func:`linesock.aio.start_server`, run on a new event loop in a
             thread of its own (``async def`` handlers need it).
         host: the address to listen on.
-        **options: any field of :class:`linesock.ServerConfig`.
+        **options: any field of :class:`linesock.ServerConfig`.  A
+            :class:`~linesock.sim.SimulatedDevice` is served with the
+            terminators of its eom unless they are given.
     """
+    if isinstance(handler, SimulatedDevice):
+        options = {**handler.server_options, **options}
     if kind == "threaded":
         return _start_threaded(handler, host, options)
     if kind == "asyncio":
@@ -208,7 +230,9 @@ def _start_threaded(handler: Handler, host: str, options: dict[str, Any]) -> Run
         server.stop(timeout)
         return not server.is_running
 
-    return RunningServer("threaded", server.address, server.stats, server.config.token, stop)
+    return RunningServer(
+        "threaded", server.address, server.stats, server.config.token, stop, config=server.config
+    )
 
 
 def _start_asyncio(handler: Handler, host: str, options: dict[str, Any]) -> RunningServer:
@@ -247,7 +271,9 @@ def _start_asyncio(handler: Handler, host: str, options: dict[str, Any]) -> Runn
             return False
         return _end_loop(loop, thread, timeout)
 
-    return RunningServer("asyncio", server.address, server.stats, server.config.token, stop)
+    return RunningServer(
+        "asyncio", server.address, server.stats, server.config.token, stop, config=server.config
+    )
 
 
 def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, timeout: float) -> bool:
@@ -286,8 +312,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``linesock`` marker (so ``--strict-markers`` knows it)."""
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(handler=..., kind=..., **options): the handler, server kind and "
-        "server options the linesock fixtures use for the marked tests",
+        f"{_MARKER}(handler=..., kind=..., device_file=..., device=..., **options): the "
+        "handler (or pyvisa-sim device), server kind and server options the linesock "
+        "fixtures use for the marked tests",
     )
 
 
@@ -312,8 +339,13 @@ def linesock_handler(request: pytest.FixtureRequest) -> Handler:
     Mark a test, a class or a module (``pytestmark``) with
     ``@pytest.mark.linesock(handler=...)``, or define a fixture of this name
     that returns the handler (a fresh one per test, if it keeps state).
+    ``device_file=`` (and ``device=``, the device's name) serves a pyvisa-sim
+    device instead, reset to the file's state for each test.
     """
-    handler = _marked(request).get("handler")
+    marked = _marked(request)
+    if "device_file" in marked:
+        return _marked_device(request, marked["device_file"], marked.get("device"))
+    handler = marked.get("handler")
     if handler is None:
         pytest.fail(
             "the linesock fixtures serve the handler the linesock_handler fixture returns: "
@@ -327,6 +359,22 @@ def linesock_handler(request: pytest.FixtureRequest) -> Handler:
             pytrace=False,
         )
     return cast("Handler", handler)
+
+
+def _marked_device(
+    request: pytest.FixtureRequest, device_file: str | Path, device: str | None
+) -> SimulatedDevice:
+    """The marker's pyvisa-sim device, loaded once per test run, reset for this test."""
+    path = Path(device_file)
+    if not path.is_absolute():
+        path = request.path.parent / path
+    loaded = request.config.stash.setdefault(_LOADED_DEVICES, {})
+    key = (path.resolve(), device)
+    if key in loaded:
+        loaded[key].reset()
+    else:
+        loaded[key] = load_device(path, device)
+    return loaded[key]
 
 
 @pytest.fixture
@@ -344,7 +392,7 @@ def linesock_server_kind(request: pytest.FixtureRequest) -> ServerKind:
 def linesock_server_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Options for the server ``linesock_server`` starts: the marker's other keywords, if any."""
     marked = _marked(request)
-    return {name: value for name, value in marked.items() if name not in ("handler", "kind")}
+    return {name: value for name, value in marked.items() if name not in _HANDLER_KEYWORDS}
 
 
 @pytest.fixture
@@ -381,6 +429,15 @@ def linesock_server(
 @pytest.fixture
 def linesock_client(linesock_server: RunningServer) -> Iterator[Client]:
     """A :class:`linesock.Client` connected to ``linesock_server``; closed when the test ends."""
+    config = linesock_server.config
+    if config.terminator != "lf" or config.answer_terminator == "cr":
+        pytest.fail(
+            f"linesock.Client speaks LF, and this server ends commands with "
+            f"{config.terminator.upper()} and answers with {config.answer_terminator.upper()}: "
+            "talk to linesock_server.port with a client that speaks them (PyVISA's "
+            "TCPIP0::127.0.0.1::PORT::SOCKET, say)",
+            pytrace=False,
+        )
     client = linesock_server.connect()
     try:
         yield client

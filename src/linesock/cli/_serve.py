@@ -1,5 +1,9 @@
 """``linesock serve``: import a handler, listen, announce the address, serve until stopped.
 
+The handler may also be a pyvisa-sim device file (``FILE.yaml``): its
+devices are served as :mod:`linesock.sim` handlers, several at once on
+threaded servers (:mod:`._serve_devices` decides which and where).
+
 Design notes
 ------------
 ``serve`` runs the threaded :class:`~linesock.Server` by default, or
@@ -41,6 +45,13 @@ from ._reporting import (
     format_address,
     os_error_reason,
 )
+from ._serve_devices import (
+    ServedDevice,
+    ServerGroup,
+    device_server_options,
+    is_device_file,
+    plan_devices,
+)
 from ._server_options import (
     ServerAccessOptions,
     add_access_options,
@@ -71,16 +82,24 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         "serve",
         help="serve a handler (default: the sample power supply)",
         description="Serve clients with the handler MODULE:ATTR (the current directory "
-        "is importable). Prints 'linesock: listening on HOST:PORT' once clients can "
-        "connect; stops on Ctrl-C, SIGTERM or a client's 'shutdown'.",
+        "is importable), or the devices of a pyvisa-sim file FILE.yaml. Prints 'linesock: "
+        "listening on HOST:PORT' once clients can connect; stops on Ctrl-C, SIGTERM or a "
+        "client's 'shutdown'.",
     )
     parser.add_argument(
         "handler",
         nargs="?",
         default=DEFAULT_HANDLER,
-        metavar="MODULE:ATTR",
-        help="the handler to serve, e.g. 'mymodule:handler' or 'mymodule:app.handle' "
+        metavar="MODULE:ATTR|FILE.yaml",
+        help="the handler to serve, e.g. 'mymodule:handler' or 'mymodule:app.handle', or a "
+        "pyvisa-sim device file ending in .yaml or .yml (needs: pip install 'linesock[sim]') "
         "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        metavar="NAME",
+        help="serve this device of FILE.yaml (a key under 'devices:') on --port; without it, "
+        "every device mapped to a TCPIP::HOST::PORT::SOCKET resource, on that port",
     )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="the address to listen on (default: %(default)s)"
@@ -88,8 +107,7 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--port",
         type=port_number,
-        default=DEFAULT_PORT,
-        help="the port to listen on; 0 lets the OS choose (default: %(default)s)",
+        help=f"the port to listen on; 0 lets the OS choose (default: {DEFAULT_PORT})",
     )
     parser.add_argument(
         "--loop",
@@ -125,6 +143,10 @@ class ServeSettings:
     server_options: Mapping[str, object]
     """The :class:`~linesock.ServerConfig` fields given, by name; the others keep their default."""
     access: ServerAccessOptions
+    device: str | None = None
+    """The device of a device file to serve (``--device``), or None: its socket resources."""
+    port_given: bool = False
+    """Whether ``--port`` was given (it goes with ``--device`` for a device file)."""
 
     @classmethod
     def from_namespace(cls, arguments: argparse.Namespace) -> ServeSettings:
@@ -132,26 +154,46 @@ class ServeSettings:
         return cls(
             handler=arguments.handler,
             host=arguments.host,
-            port=arguments.port,
+            port=DEFAULT_PORT if arguments.port is None else arguments.port,
             loop=arguments.loop,
             verbosity=arguments.verbose,
             server_options=given_server_options(arguments),
             access=ServerAccessOptions.from_namespace(arguments),
+            device=arguments.device,
+            port_given=arguments.port is not None,
         )
 
 
 def run_serve(settings: ServeSettings) -> int:
     """Check the options, import the handler, listen, announce the address, serve until stopped."""
-    new_event_loop = None if settings.loop is None else event_loop_factory(settings.loop)
+    if settings.loop is not None:
+        event_loop_factory(settings.loop)  # without uvloop, fail before anything is read
     options = {**settings.server_options, **settings.access.read_server_options()}
-    verbosity = settings.verbosity
-    if verbosity >= 2:  # -vv shows the conversation too
+    if settings.verbosity >= 2:  # -vv shows the conversation too
         options.setdefault("log_commands", True)
-    elif options.get("log_commands"):
-        verbosity = 1  # the conversation is logged at INFO
-    handler = _import_handler(settings.handler)
-    host, port = settings.host, settings.port
-    with _logging_to_stderr(verbosity):
+    if is_device_file(settings.handler):
+        return _run_device_file(settings, options)
+    if settings.device is not None:
+        raise CommandFailed(
+            f"--device names a device of a pyvisa-sim file (FILE.yaml), not of the handler "
+            f"{settings.handler!r}",
+            EXIT_USAGE,
+        )
+    return _serve_handler(_import_handler(settings.handler), settings, settings.port, options)
+
+
+def logging_level(settings: ServeSettings, options: dict[str, object]) -> int:
+    """The verbosity to log with: at least 1 (INFO) when the conversation is logged."""
+    return max(settings.verbosity, 1) if options.get("log_commands") else settings.verbosity
+
+
+def _serve_handler(
+    handler: Handler, settings: ServeSettings, port: int, options: dict[str, object]
+) -> int:
+    """Serve one handler on the server ``--loop`` asks for, until it stops; the exit status."""
+    new_event_loop = None if settings.loop is None else event_loop_factory(settings.loop)
+    host = settings.host
+    with _logging_to_stderr(logging_level(settings, options)):
         if new_event_loop is None:
             stats, handler_exit = _serve_threaded(handler, host, port, options)
         else:
@@ -160,6 +202,50 @@ def run_serve(settings: ServeSettings) -> int:
             )
         logger.info("stopped; %s", _describe_stats(stats))
     return exit_status(handler_exit)
+
+
+def _run_device_file(settings: ServeSettings, options: dict[str, object]) -> int:
+    """Serve the devices of a pyvisa-sim file: one as any handler, several on threaded servers."""
+    served = plan_devices(
+        settings.handler, settings.device, settings.port, port_given=settings.port_given
+    )
+    if settings.device is not None:
+        (only,) = served
+        return _serve_handler(
+            only.device, settings, only.port, device_server_options(only, options, several=False)
+        )
+    if settings.loop is not None:
+        raise CommandFailed(
+            "--loop serves one device: name it with --device (several devices are served "
+            "on threaded servers)",
+            EXIT_USAGE,
+        )
+    with _logging_to_stderr(logging_level(settings, options)):
+        group = _listen_all(served, settings.host, options)
+        with ThreadedSignalStopper(group) as stopper:
+            for server, device in zip(group.servers, served, strict=True):
+                _announce(server.address, device.label)
+            stopper.serve_forever()
+        for server, device in zip(group.servers, served, strict=True):
+            logger.info("stopped (device %s); %s", device.label, _describe_stats(server.stats))
+    return EXIT_OK
+
+
+def _listen_all(served: list[ServedDevice], host: str, options: dict[str, object]) -> ServerGroup:
+    """A threaded server per device, all listening; if one cannot, none is left running."""
+    servers: list[Server] = []
+    try:
+        for device in served:
+            device_options = device_server_options(device, options, several=len(served) > 1)
+            with reporting_start_failures(host, device.port):
+                server = Server(device.device, host, device.port, **device_options)
+            servers.append(server)
+            listen_or_fail(server, host, device.port)
+    except CommandFailed:
+        for server in servers:
+            server.stop()
+        raise
+    return ServerGroup(servers)
 
 
 def exit_status(handler_exit: BaseException | None) -> int:
@@ -206,9 +292,10 @@ async def _serve_on_event_loop(
     return server.stats, server.handler_exit
 
 
-def _announce(address: tuple[str, int]) -> None:
-    """Print the one line a script waits for: clients can connect now."""
-    print(f"linesock: listening on {format_address(*address)}", flush=True)
+def _announce(address: tuple[str, int], device: str | None = None) -> None:
+    """Print the one line a script waits for: clients can connect now (naming the device)."""
+    named = "" if device is None else f" (device {device})"
+    print(f"linesock: listening on {format_address(*address)}{named}", flush=True)
 
 
 @contextlib.contextmanager

@@ -27,20 +27,20 @@ import socket
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from ._reporting import EXIT_ERROR
 
 if TYPE_CHECKING:
     import asyncio
 
-    from .. import Server
     from ..aio import AsyncServer
 
 __all__ = [
     "REOPEN_SIGNAL",
     "STOP_SIGNALS",
     "LoopSignalStopper",
+    "StoppableServer",
     "ThreadedSignalStopper",
     "exit_now",
 ]
@@ -67,6 +67,19 @@ def _ignore_signal(number: int, frame: FrameType | None) -> None:
     """The Python-level handler of the stop signals: the wake-up socket does the work."""
 
 
+class StoppableServer(Protocol):
+    """What a :class:`ThreadedSignalStopper` stops: a ``linesock.Server``, or several as one."""
+
+    def serve_forever(self) -> None:
+        """Serve until stopped."""
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop serving, from another thread."""
+
+    def reopen_transcript(self) -> None:
+        """Reopen the transcript (on SIGHUP)."""
+
+
 class ThreadedSignalStopper:
     """Stops a threaded server on SIGINT or SIGTERM while in effect (a ``with`` block).
 
@@ -80,7 +93,7 @@ class ThreadedSignalStopper:
     serving began cancels serving.
     """
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: StoppableServer) -> None:
         """Prepare to stop *server*; the handlers are set on entering the ``with`` block."""
         self.server: Final = server
         self.signal_name: str | None = None
