@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from ._delimited import ANSWER_TERMINATORS, AnswerTerminator, CommandTerminator, create_framer
-from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine
 from ._wire import INVALID
 
 if TYPE_CHECKING:
@@ -69,6 +69,21 @@ InvalidHandler: TypeAlias = Callable[[InvalidLine], object]
 def answer_invalid(line: InvalidLine) -> str:
     """Answer an undecodable or overlong line: the default ``on_invalid`` hook."""
     return INVALID
+
+
+def _check_framing(
+    terminator: str, answer_terminator: str, max_line_bytes: int, encoding: str
+) -> None:
+    """Reject an unknown terminator, an impossible line limit or an unusable encoding."""
+    create_framer(terminator, max_line_bytes=max_line_bytes, encoding=encoding)
+    if answer_terminator not in ANSWER_TERMINATORS:
+        raise ValueError(f"answer_terminator must be lf, crlf or cr, not {answer_terminator!r}")
+
+
+def _check_token(token: str | None) -> None:
+    """Reject a token that cannot travel as one word of one line."""
+    if token is not None and (not token or any(c in token for c in " \r\n")):
+        raise ValueError("token must be non-empty, without spaces, CR or LF")
 
 
 def _check_seconds(name: str, value: float | None) -> None:
@@ -149,11 +164,7 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
-        create_framer(self.terminator, max_line_bytes=self.max_line_bytes, encoding=self.encoding)
-        if self.answer_terminator not in ANSWER_TERMINATORS:
-            raise ValueError(
-                f"answer_terminator must be lf, crlf or cr, not {self.answer_terminator!r}"
-            )
+        _check_framing(self.terminator, self.answer_terminator, self.max_line_bytes, self.encoding)
         _check_seconds("idle_timeout", self.idle_timeout)
         _check_seconds("write_timeout", self.write_timeout)
         _check_seconds("auth_timeout", self.auth_timeout)
@@ -163,8 +174,7 @@ class ServerConfig:
             raise ValueError(f"busy must be queue or refuse, not {self.busy!r}")
         if self.backlog < 1:
             raise ValueError("backlog must be at least 1")
-        if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
-            raise ValueError("token must be non-empty, without spaces, CR or LF")
+        _check_token(self.token)
 
     @property
     def handshake_deadline(self) -> float:
@@ -246,15 +256,9 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, and default the certificate name to the host."""
-        LineFramer(max_line_bytes=self.max_line_bytes, encoding=self.encoding)
-        create_framer(self.terminator)  # raises for an unknown one
-        if self.answer_terminator not in ANSWER_TERMINATORS:
-            raise ValueError(
-                f"answer_terminator must be lf, crlf or cr, not {self.answer_terminator!r}"
-            )
+        _check_framing(self.terminator, self.answer_terminator, self.max_line_bytes, self.encoding)
         if self.max_answer_lines < 1:
             raise ValueError("max_answer_lines must be at least 1")
         if self.server_hostname is None:
             object.__setattr__(self, "server_hostname", self.host)
-        if self.token is not None and (not self.token or any(c in self.token for c in " \r\n")):
-            raise ValueError("token must be non-empty, without spaces, CR or LF")
+        _check_token(self.token)

@@ -252,9 +252,7 @@ class ServedSession(SessionObserver):
     ) -> tuple[Sequence[str | InvalidLine], Sequence[str], Sequence[int]]:
         """The batch without its later ``auth`` lines, each recorded as an auth event instead."""
         count = len(starts)
-        if not any(
-            isinstance(line, str) and line.startswith(AUTH_PREFIX) for line in lines[:count]
-        ):
+        if not any(map(_is_auth, lines[:count])):
             return lines, answers, starts
         ends = [*starts[1:], len(answers)]
         kept_lines: list[str | InvalidLine] = []
