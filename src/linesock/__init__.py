@@ -53,6 +53,7 @@ from ._errors import (
     RemoteProtocolError,
     TranscriptError,
 )
+from ._faults import GARBAGE, Fault, FaultKind, Faults, Hold, parse_fault
 from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
 from ._protocol import OUTPUT_CHUNK, Session, SessionObserver
 from ._replay import AnswerDifference, ReplayReport, replay
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
+    "GARBAGE",
     "NEED_DATA",
     "OUTPUT_CHUNK",
     "Answer",
@@ -87,7 +89,11 @@ __all__ = [
     "CommandError",
     "Commands",
     "EndReason",
+    "Fault",
+    "FaultKind",
+    "Faults",
     "Handler",
+    "Hold",
     "InvalidHandler",
     "InvalidLine",
     "LineFramer",
@@ -109,6 +115,7 @@ __all__ = [
     "__version__",
     "create_client_ssl_context",
     "create_server_ssl_context",
+    "parse_fault",
     "read_token",
     "read_transcript",
     "replay",

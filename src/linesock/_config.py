@@ -212,6 +212,8 @@ class ServerStats:
     """Clients closed after waiting ``max_wait`` without being served."""
     http_refusals: int = 0
     """Sessions refused because the first line looked like HTTP."""
+    faults: int = 0
+    """Commands an injected fault was applied to (see :class:`~linesock.Faults`)."""
 
 
 @dataclass(frozen=True)

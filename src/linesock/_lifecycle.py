@@ -27,6 +27,7 @@ from typing import Final
 from ._access import Refusal
 from ._answers import excerpt
 from ._config import Handler, ServerConfig, ServerStats
+from ._faults import Fault, Faults
 from ._framing import InvalidLine
 from ._protocol import Session, SessionObserver
 from ._transcript import Transcript
@@ -76,6 +77,30 @@ class ServerCore:
         self._unreported_auth_failures = 0
         #: The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server.
         self.handler_exit: BaseException | None = None
+        #: The faults injected into the served session (``server.faults``).
+        self.faults: Final = Faults(on_change=self._faults_changed)
+        #: The session being served, if any.
+        self.current: ServedSession | None = None
+
+    def record_change(self, action: str, **details: str) -> None:
+        """Log and record a change made from outside the session (a fault, a kick, a state set).
+
+        The transcript record goes in the session being served (0 when none),
+        so a replay can tell an injected fault from a real one.
+        """
+        shown = " ".join(f"{name} {value}" for name, value in details.items())
+        logger.info("control: %s%s", action, f" {shown}" if shown else "")
+        if self.transcript is not None:
+            current = self.current
+            number = 0 if current is None else current.number
+            self.transcript.event(number, "control", action=action, **details)
+
+    def _faults_changed(self, action: str, description: str) -> None:
+        """Log and record a fault added, or the faults cleared."""
+        if description:
+            self.record_change(action, fault=description)
+        else:
+            self.record_change(action)
 
     def open(self) -> None:
         """Open the transcript if it was given as a path (``TranscriptError`` if it cannot be)."""
@@ -134,7 +159,9 @@ class ServerCore:
         """Count, log and record a new client session with the client at *peer*."""
         self.stats.sessions += 1
         logger.info("client connected from %s", peer)
-        return ServedSession(self, self.stats.sessions, peer)
+        served = ServedSession(self, self.stats.sessions, peer)
+        self.current = served
+        return served
 
     def turned_away(self, peer: str, waited: float | None = None) -> None:
         """Count, log and record a client refused as busy, or closed after ``max_wait``.
@@ -181,7 +208,9 @@ class ServedSession(SessionObserver):
             self._transcript.event(number, "connect", peer=peer)
         #: The protocol state: feed it what the client sends.
         recording = self._transcript is not None or core.config.log_commands
-        self.session: Final = Session(core.handler, core.config, core.stats, self, record=recording)
+        self.session: Final = Session(
+            core.handler, core.config, core.stats, self, record=recording, faults=core.faults
+        )
 
     @property
     def lingers(self) -> bool:
@@ -189,10 +218,12 @@ class ServedSession(SessionObserver):
 
         Closing a socket with unread input resets the connection, which can
         destroy answers the client has not read yet; so after ``disconnect``,
-        ``shutdown`` or a refusal the server half-closes and reads until the
-        client closes too (bounded), where after anything else it just closes.
+        ``shutdown``, a refusal or a ``drop`` fault the server half-closes and
+        reads until the client closes too (bounded), where after anything
+        else it just closes (and after ``drop reset``, resets).
         """
-        return self.session.closing is not None
+        closing = self.session.closing
+        return closing is not None and closing is not Closing.RESET
 
     def stops_server(self) -> bool:
         """Whether the server stops serving after this session (logged, with why)."""
@@ -214,6 +245,8 @@ class ServedSession(SessionObserver):
         if self._ended:
             return
         self._ended = True
+        if self._core.current is self:
+            self._core.current = None
         counter = _ENDING_COUNTERS.get(reason)
         if counter is not None:
             setattr(self._core.stats, counter, getattr(self._core.stats, counter) + 1)
@@ -270,6 +303,16 @@ class ServedSession(SessionObserver):
             kept_lines.append(line)
             kept_answers += answers[start:end]
         return kept_lines, kept_answers, kept_starts
+
+    def fault(self, fault: Fault, command: str) -> None:
+        """Log and record a fault applied to *command* (never an ``auth``: faults skip those)."""
+        logger.info(
+            "session %d: fault %s applied to %s", self.number, fault.action, excerpt(command)
+        )
+        if self._transcript is not None:
+            self._transcript.event(
+                self.number, "fault", fault=fault.kind.value, action=fault.action, command=command
+            )
 
     def invalid_line(self, line: InvalidLine) -> None:
         """Log an invalid line, escaped and cut short."""

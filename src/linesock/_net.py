@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import struct
 from typing import Any, Final
 
 from ._config import ServerConfig
@@ -20,10 +21,12 @@ __all__ = [
     "QUICK_ACK",
     "STOP_GRACE",
     "TCP_FAMILIES",
+    "TRICKLE_STEP",
     "ack_now",
     "create_listener",
     "format_peer",
     "lookup_name",
+    "reset_on_close",
     "set_nodelay",
     "warn_if_exposed",
 ]
@@ -46,6 +49,10 @@ STOP_GRACE: Final = 1.0
 #: After a failed ``accept`` (out of file descriptors, say) the server pauses
 #: this long instead of spinning on the error.
 ACCEPT_ERROR_PAUSE: Final = 0.1
+#: A ``slow`` fault sends its answer in pieces of this many seconds' worth.
+TRICKLE_STEP: Final = 0.02
+# SO_LINGER on with a zero timeout: close() then resets the connection.
+_RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)
 
 
 def lookup_name(host: str) -> str | bytes:
@@ -80,6 +87,15 @@ def set_nodelay(sock: socket.socket) -> None:
     """Turn Nagle's algorithm off on a TCP socket: every answer goes out at once."""
     if sock.family in TCP_FAMILIES:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def reset_on_close(sock: Any) -> None:
+    """Make closing *sock* reset the connection (RST) instead of a FIN: ``drop reset``.
+
+    *sock* may be an asyncio transport's socket wrapper: it takes ``setsockopt``.
+    """
+    with contextlib.suppress(OSError):  # the peer is already gone: closing is all there is
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
 
 
 def ack_now(sock: socket.socket) -> None:

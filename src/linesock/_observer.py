@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._access import Refusal
+from ._faults import Fault
 from ._framing import InvalidLine
 
 __all__ = ["SessionObserver"]
@@ -48,3 +49,6 @@ class SessionObserver:
 
     def refused(self, refusal: Refusal, first: str | InvalidLine) -> None:
         """The session was refused at its *first* line."""
+
+    def fault(self, fault: Fault, command: str) -> None:
+        """An injected *fault* was applied to *command* (see :class:`~linesock.Faults`)."""

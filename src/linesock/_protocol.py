@@ -27,6 +27,7 @@ from ._access import AuthGuard, Refusal, check_first_line
 from ._answers import encode_lines, sendable
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import ANSWER_TERMINATORS, create_framer
+from ._faults import Faults, Hold
 from ._framing import InvalidLine
 from ._observer import SessionObserver
 from ._session_paths import OUTPUT_CHUNK, SessionRarePaths
@@ -58,6 +59,7 @@ class Session(SessionRarePaths):
         stats: counters to add to (a fresh :class:`~linesock.ServerStats` if omitted).
         observer: told what happened (nothing is reported if omitted).
         record: report each answered batch to ``observer.commands``.
+        faults: the faults to inject into this session (its server's).
     """
 
     __slots__ = ()  # the base holds them all
@@ -70,6 +72,7 @@ class Session(SessionRarePaths):
         observer: SessionObserver | None = None,
         *,
         record: bool = False,
+        faults: Faults | None = None,
     ) -> None:
         """Start a session that answers with *handler* under *config*."""
         self.config = config
@@ -80,11 +83,11 @@ class Session(SessionRarePaths):
             config.terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
         )
         self._observer = SessionObserver() if observer is None else observer
-        self._encoding: Final = config.encoding
-        self._eol: Final = ANSWER_TERMINATORS[config.answer_terminator]
+        self._encoding = config.encoding
+        self._eol = ANSWER_TERMINATORS[config.answer_terminator]
         # The batch-wide join is safe only when no answer can end a line early.
         self._join_whole: Final = self._eol != "\r"
-        self._record: Final = record
+        self._record = record
         #: Why the session must end, once the client asked to (or was refused).
         self.closing: Closing | None = None
         #: The deferred answer being waited for, if any.
@@ -101,6 +104,10 @@ class Session(SessionRarePaths):
         self._shutdown: Final = (
             Closing.SHUTDOWN if config.allow_remote_shutdown else Closing.DISCONNECT
         )
+        self._faults = faults
+        # Looked at once per read: true while any fault is active.
+        self._active_faults = () if faults is None else faults.active
+        self._hold_after: Hold | None = None
 
     def receive(self, data: bytes | bytearray, size: int | None = None) -> bytes:
         """Take bytes from the client; return the answers to send now.
@@ -174,8 +181,12 @@ class Session(SessionRarePaths):
     def resume(self, result: object = None, error: BaseException | None = None) -> bytes:
         """Finish the pending deferred answer and go on with the queued commands.
 
-        Pass the deferred answer's *result*, or the *error* it raised.
+        Pass the deferred answer's *result*, or the *error* it raised; after
+        a fault's :class:`~linesock.Hold`, pass nothing.
         """
+        if type(self.pending) is Hold:
+            self.pending = None
+            return self.answer_queued() if self.has_queued and self.closing is None else b""
         self.pending = None
         out: list[str] = []
         command = self._deferred_line if isinstance(self._deferred_line, str) else ""
@@ -189,6 +200,9 @@ class Session(SessionRarePaths):
             self._observer.commands([self._deferred_line], out, [0])
         self._deferred_line = None
         encoded = self._encode(out) if out else b""
+        if self._hold_after is not None:  # a delay or slow fault waited for this answer
+            self.pending = self._held(encoded)
+            return b""
         return encoded + self.answer_queued() if self._queue else encoded
 
     def push(self, answer: object) -> bytes:
@@ -237,6 +251,8 @@ class Session(SessionRarePaths):
         every line is a ``str`` (the framer saw no invalid one), which spares
         a type check per line.
         """
+        if self._active_faults:
+            return self._answer_faulted(lines, all_text)
         if self._record:
             return self._answer_recorded(lines, all_text)
         out: list[str] = []
@@ -328,6 +344,12 @@ class Session(SessionRarePaths):
         self._out = out
         self._run(lines, out, all_text, 0, starts)
         self._out = None
+        return self._finish(lines, out, starts)
+
+    def _finish(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> bytes:
+        """Encode a batch's answers and, when recording, report what was sent."""
+        if not self._record:
+            return self._encode(out) if out else b""
         if self.pending is not None:
             starts.pop()  # the deferred command is reported once it is answered
         if not out:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from ._closer import LingeringCloser
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from ._faults import Faults
 from ._gate import ThreadedGate
 from ._lifecycle import ServedSession, ServerCore
 from ._net import (
@@ -57,8 +58,9 @@ class Server:
     are served in arrival order.
 
     Callers use: :meth:`start`, :meth:`serve_forever`, :meth:`stop`,
-    :meth:`wait_stopped`, :meth:`push`, :attr:`port`, :attr:`address`,
-    :attr:`is_running`, :attr:`serving_client`, :attr:`stats`, :attr:`thread`.
+    :meth:`wait_stopped`, :meth:`push`, :meth:`kick`, :attr:`faults`,
+    :attr:`port`, :attr:`address`, :attr:`is_running`, :attr:`serving_client`,
+    :attr:`stats`, :attr:`thread`.
 
     Args:
         handler: called with each command (a ``str``) on the serving thread;
@@ -257,6 +259,28 @@ class Server:
             self._finished.set()
         elif not on_serving_thread:
             self._finished.wait(timeout)
+
+    @property
+    def faults(self) -> Faults:
+        """The faults injected into the served client's session (see :class:`~linesock.Faults`)."""
+        return self._core.faults
+
+    def kick(self) -> bool:
+        """End the current client's session now (a plain close); False if none is served.
+
+        The next waiting client is served.  Safe from any thread.
+        """
+        with self._lock:
+            connection = self._connection
+        if connection is None:
+            return False
+        self._core.record_change("kick")
+        connection.kick()
+        return True
+
+    def record_change(self, action: str, **details: str) -> None:
+        """Log and record (transcript) a change made from outside the session, e.g. a state set."""
+        self._core.record_change(action, **details)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped serving (at most *timeout*); True if it has."""

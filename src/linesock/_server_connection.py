@@ -35,9 +35,10 @@ from typing import Final
 
 from ._closer import LingeringCloser
 from ._config import ServerConfig
+from ._faults import Hold
 from ._lifecycle import ServedSession
-from ._net import QUICK_ACK, STOP_GRACE, TCP_FAMILIES, ack_now
-from ._wire import EndReason
+from ._net import QUICK_ACK, STOP_GRACE, TCP_FAMILIES, TRICKLE_STEP, ack_now, reset_on_close
+from ._wire import Closing, EndReason
 
 __all__ = ["ServedConnection", "WriteTimeout"]
 
@@ -91,8 +92,10 @@ class ServedConnection:
         self._buffer: Final = buffer
         self._stopping: Final = stopping
         self._closer: Final = closer
-        # Made by the first deferred answer: an Event per session costs ~10 us.
-        self._deferred_done: threading.Event | None = None
+        # Set by stop() and kick() to cut a wait short (a deferred answer, a
+        # fault's hold); made by the first such wait: an Event costs ~10 us.
+        self._wake: threading.Event | None = None
+        self._kicked = False
         self._push_lock: threading.Lock | None = None
         self._sending = False
         self._stop_deadline = math.inf  # set by stop(): when waits for the client end
@@ -121,7 +124,9 @@ class ServedConnection:
             self._close()
         if reason is EndReason.CLIENT_CLOSED:
             reason = served.ended_by_client()
-        if self._stopping.is_set() and reason in _CUT_BY_STOP:
+        if self._kicked:
+            reason, detail = EndReason.KICKED, ""
+        elif self._stopping.is_set() and reason in _CUT_BY_STOP:
             reason = EndReason.SERVER_STOPPING  # stop() shut the socket: that was no client
         served.end(reason, detail)
 
@@ -132,7 +137,10 @@ class ServedConnection:
             self._stopping.wait(served.refusal_delay)  # the price of a wrong token
         if self.on_release is not None:
             self.on_release()  # before the client can see its close: the slot is free
-        if served.lingers or self._stopping.is_set():
+        if served.session.closing is Closing.RESET:
+            reset_on_close(self.sock)
+            self.sock.close()
+        elif served.lingers or self._stopping.is_set() or self._kicked:
             if not self._closed_after_a_short_linger():
                 self._closer.close(self.sock)  # off the serving path: see _closer
         else:
@@ -177,8 +185,20 @@ class ServedConnection:
         self._stop_deadline = time.monotonic() + STOP_GRACE
         with contextlib.suppress(OSError):  # the peer is already gone
             self.sock.shutdown(socket.SHUT_RD)
-        if self._deferred_done is not None:
-            self._deferred_done.set()
+        if self._wake is not None:
+            self._wake.set()
+
+    def kick(self) -> None:
+        """End the session at once from another thread: no more answers, a plain close.
+
+        The serving thread's read or send fails at once, a wait for a
+        deferred answer or a fault's hold is cut short, and the slot is free.
+        """
+        self._kicked = True
+        with contextlib.suppress(OSError):  # the peer is already gone
+            self.sock.shutdown(socket.SHUT_RDWR)
+        if self._wake is not None:
+            self._wake.set()
 
     def push(self, data: bytes) -> None:
         """Send *data* from a thread other than the serving one, between the server's sends."""
@@ -321,6 +341,9 @@ class ServedConnection:
         """Wait for the session's deferred answer (or ``stop()``) and resume with it."""
         session = self.served.session
         deferred = session.pending
+        if type(deferred) is Hold:
+            self._carry_out(deferred)
+            return session.resume()
         if not isinstance(deferred, concurrent.futures.Future):
             if inspect.iscoroutine(deferred):
                 deferred.close()
@@ -330,12 +353,8 @@ class ServedConnection:
                     "concurrent.futures.Future, or serve with linesock.aio"
                 )
             )
-        done = self._deferred_done
-        if done is None:
-            done = self._deferred_done = threading.Event()
+        done = self._wake_event()
         deferred.add_done_callback(lambda _future: done.set())
-        if self._stopping.is_set():
-            done.set()  # stop() came before the event existed
         done.wait()
         done.clear()
         if not deferred.done() and self._stopping.is_set():
@@ -351,6 +370,30 @@ class ServedConnection:
         if error is not None:
             return session.resume(error=error)
         return session.resume(deferred.result())
+
+    def _wake_event(self) -> threading.Event:
+        """The event stop() and kick() set, made on first use; set if either came already."""
+        wake = self._wake
+        if wake is None:
+            wake = self._wake = threading.Event()
+        if self._stopping.is_set() or self._kicked:
+            wake.set()  # stop() or kick() came before the event existed, or was cleared
+        return wake
+
+    def _carry_out(self, hold: Hold) -> None:
+        """Wait a fault's delay, then send its bytes (trickled at its rate, if it has one).
+
+        A ``stop()`` or ``kick()`` cuts the wait short; the held answer is not sent.
+        """
+        wake = self._wake_event()
+        rate = hold.bytes_per_second
+        step = len(hold.data) if rate is None else max(1, int(rate * TRICKLE_STEP))
+        start = time.monotonic() + hold.delay
+        for offset in range(0, len(hold.data), step):
+            left = start + (0.0 if rate is None else offset / rate) - time.monotonic()
+            if left > 0 and wake.wait(left):
+                raise ConnectionAbortedError("the session ended during a fault's hold")
+            self.send(hold.data[offset : offset + step])
 
     def send(self, data: bytes) -> None:
         """Send all of *data* from the serving thread, under the push lock once there is one."""

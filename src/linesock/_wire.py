@@ -58,6 +58,10 @@ class Closing(Enum):
     """The client failed ``auth``, or spoke HTTP: close without serving it."""
     STOP = "stop"
     """The handler raised ``SystemExit`` or ``KeyboardInterrupt``: stop the server."""
+    DROP = "drop"
+    """A ``drop`` fault: close after the earlier answers, serve the next client."""
+    RESET = "reset"
+    """A ``drop reset`` fault: reset the connection (RST), serve the next client."""
 
     @property
     def stops_server(self) -> bool:
@@ -79,6 +83,9 @@ class EndReason(Enum):
     SERVER_STOPPING = "the server is stopping"
     CONNECTION_ERROR = "connection error"
     TLS_FAILED = "the TLS handshake failed"
+    FAULT_DROP = "a drop fault closed the connection"
+    FAULT_RESET = "a drop fault reset the connection"
+    KICKED = "the session was kicked"
 
     @classmethod
     def of(cls, closing: Closing) -> EndReason:
@@ -91,4 +98,6 @@ _CLOSING_ENDS: Final = {
     Closing.SHUTDOWN: EndReason.SHUTDOWN,
     Closing.REFUSED: EndReason.REFUSED,
     Closing.STOP: EndReason.HANDLER_STOP,
+    Closing.DROP: EndReason.FAULT_DROP,
+    Closing.RESET: EndReason.FAULT_RESET,
 }

@@ -37,9 +37,10 @@ from collections.abc import Awaitable, Callable
 from typing import Final, cast
 
 from .._config import ServerConfig
+from .._faults import Hold
 from .._lifecycle import ServedSession
-from .._net import LINGER_SECONDS, QUICK_ACK, STOP_GRACE, ack_now
-from .._wire import EndReason
+from .._net import LINGER_SECONDS, QUICK_ACK, STOP_GRACE, TRICKLE_STEP, ack_now, reset_on_close
+from .._wire import Closing, EndReason
 
 __all__ = ["SessionProtocol"]
 
@@ -244,6 +245,9 @@ class SessionProtocol(asyncio.Protocol):
     async def _resolve(self, pending: object) -> bytes:
         """Await the pending answer and resume the session with it (or with its error)."""
         session = self.session
+        if type(pending) is Hold:
+            await self._carry_out(pending)
+            return session.resume()
         try:
             if isinstance(pending, concurrent.futures.Future):
                 result = await asyncio.wrap_future(pending)
@@ -257,7 +261,31 @@ class SessionProtocol(asyncio.Protocol):
             return session.resume(error=exc)
         return session.resume(result)
 
+    async def _carry_out(self, hold: Hold) -> None:
+        """Wait a fault's delay, then write its bytes (trickled at its rate, if it has one)."""
+        loop, transport = self._loop, self.transport
+        rate = hold.bytes_per_second
+        step = len(hold.data) if rate is None else max(1, int(rate * TRICKLE_STEP))
+        start = loop.time() + hold.delay
+        for offset in range(0, len(hold.data), step):
+            left = start + (0.0 if rate is None else offset / rate) - loop.time()
+            if left > 0:
+                await asyncio.sleep(left)
+            if transport.is_closing():
+                return
+            transport.write(hold.data[offset : offset + step])
+
     # -- ending the session ---------------------------------------------------
+
+    def kick(self) -> None:
+        """End the session now, from the server's side: no more answers, a plain close."""
+        if not self._made or self.lost.done() or self.released.done():
+            return
+        self._reason, self._ending = EndReason.KICKED, True
+        self._close_bounded()
+        if self._deferred_task is not None:
+            self._deferred_task.cancel()
+        self._release()
 
     def end(self, reason: EndReason) -> None:
         """End the session from the server's side: close, and abort if it lingers."""
@@ -304,7 +332,9 @@ class SessionProtocol(asyncio.Protocol):
         self._end_timer = self._loop.call_later(delay, self.transport.abort)
 
     def _end_session(self) -> None:
-        """The client sent ``disconnect`` or ``shutdown``, or was refused: flush and close.
+        """The client sent ``disconnect`` or ``shutdown``, was refused, or a drop fault hit.
+
+        After ``drop reset`` the connection is reset at once.
 
         Closing at once with unread client input would reset the connection,
         so the server sends FIN after the answers and discards what the client
@@ -314,6 +344,11 @@ class SessionProtocol(asyncio.Protocol):
         self._ending = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        if self.session.closing is Closing.RESET:
+            if self._sock is not None:
+                reset_on_close(self._sock)
+            transport.abort()
+            return
         delay, self.served.refusal_delay = self.served.refusal_delay, 0.0
         if delay:  # the price of a wrong token: the slot stays held a while
             self._pause_reading_now()

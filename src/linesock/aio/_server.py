@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from .._closer import LingeringCloser
 from .._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from .._faults import Faults
 from .._gate import turn_away
 from .._lifecycle import ServedSession, ServerCore
 from .._net import (
@@ -80,7 +81,8 @@ class AsyncServer:
     """A Oneline server on an asyncio event loop, shaped like ``asyncio.Server``.
 
     Create it with :func:`start_server`.  Callers use: :attr:`port`,
-    :attr:`address`, :attr:`stats`, :meth:`is_serving`, :attr:`is_running`,
+    :attr:`address`, :attr:`stats`, :attr:`faults`, :meth:`kick`,
+    :meth:`is_serving`, :attr:`is_running`,
     :meth:`serve_forever`, :meth:`close`, :meth:`wait_closed`, and
     ``async with server:`` (closes and waits at the end).  Unlike
     ``asyncio.Server.close``, :meth:`close` also ends the current client's
@@ -169,6 +171,35 @@ class AsyncServer:
             # Soon, not now: a handler that closes its server gets its batch's
             # answers written first.
             self._loop.call_soon(self._connection.end, EndReason.SERVER_STOPPING)
+
+    @property
+    def faults(self) -> Faults:
+        """The faults injected into the served client's session (see :class:`~linesock.Faults`)."""
+        return self._core.faults
+
+    def kick(self) -> bool:
+        """End the current client's session now (a plain close); False if none is served.
+
+        The next waiting client is served.  Safe from any thread: from another
+        than the loop's, the session ends as soon as the loop runs.
+        """
+        connection = self._connection
+        if connection is None:
+            return False
+        self._core.record_change("kick")
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            connection.kick()
+        else:
+            self._loop.call_soon_threadsafe(connection.kick)
+        return True
+
+    def record_change(self, action: str, **details: str) -> None:
+        """Log and record (transcript) a change made from outside the session, e.g. a state set."""
+        self._core.record_change(action, **details)
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed, its listener and current connection released."""
