@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 import handlers
-from linesock import Server, ServerStats, aio
+from linesock import Faults, Server, ServerStats, aio
 from linesock.aio import AsyncServer
 from linesock.compat import OnelineServer
 from support import start_loop_thread, wait_until
@@ -60,6 +60,10 @@ class RunningServer:
     """What a server process wrote to stderr, once it stopped."""
     exit_code: int | None = None
     """A server process's exit status, once it stopped."""
+    faults: Faults | None = None
+    """The server's fault registry, for in-process front ends."""
+    kick: Callable[[], bool] | None = None
+    """End the served client's session (``server.kick``), for in-process front ends."""
 
     def counters(self) -> ServerStats | None:
         """The server's counters; None only for the front ends of :data:`NO_COUNTERS`.
@@ -113,6 +117,8 @@ def start_threaded(handler_name: str, **options: Any) -> RunningServer:
         wait_stopped=lambda timeout: wait_until(lambda: not server.is_running, timeout),
         cpu_seconds=lambda: thread_cpu_seconds(serving),
         stats=server.stats,
+        faults=server.faults,
+        kick=server.kick,
     )
 
 
@@ -181,6 +187,8 @@ def start_asyncio_on(
         wait_stopped=loop_thread.finished.wait,
         cpu_seconds=lambda: thread_cpu_seconds(native_id),
         stats=server.stats,
+        faults=server.faults,
+        kick=server.kick,
     )
 
 

@@ -15,6 +15,10 @@ server received and did:
   ``SystemExit(N)``, ``KeyboardInterrupt``, ``GeneratorExit``, a bare
   ``BaseException``;
 * anything else: ``ack:`` followed by the command exactly as received.
+
+``tally`` answers like ``protocol_handler`` and notes each command it runs;
+``tally?`` answers the commands run since the last ``tally?``, joined by
+``|`` (so a test sees which commands a fault kept from running).
 """
 
 from __future__ import annotations
@@ -67,3 +71,17 @@ def _more(verb: str, rest: str, command: str) -> Answer:
     if verb in RAISED:
         raise RAISED[verb]("the test asked the handler to raise this")
     return f"ack:{command}"
+
+
+#: The commands ``tally`` ran since the last ``tally?`` (tests clear it first).
+TALLY: list[str] = []
+
+
+def tally(command: str) -> Answer:
+    """Note each command run, then answer it as ``protocol_handler`` does; see the module."""
+    if command == "tally?":
+        ran = "|".join(TALLY)
+        TALLY.clear()
+        return ran
+    TALLY.append(command)
+    return protocol_handler(command)
