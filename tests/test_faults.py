@@ -19,7 +19,7 @@ import pytest
 
 import handlers
 from frontends import RunningServer
-from linesock import GARBAGE, Faults
+from linesock import GARBAGE, Faults, Server, replay
 from support import connect, nothing_arrives, read_exactly, read_until_eof, wait_until
 
 Serve = Callable[..., RunningServer]
@@ -284,3 +284,19 @@ def test_the_transcript_tells_injected_faults_from_real_answers(
         {"session": 1, "event": "control", "action": "kick"},
         {"session": 1, "event": "end", "reason": "the session was kicked"},
     ]
+
+
+@pytest.mark.srs("SRS-216")
+def test_replay_skips_the_commands_a_fault_hit(tmp_path: Path) -> None:
+    """A replay compares the handler's answers only: faulted commands are skipped."""
+    path = tmp_path / "rig.jsonl"
+    with Server(handlers.protocol_handler, transcript=str(path)) as server:
+        server.faults.error("E1", count=1, match="echo b")
+        server.faults.delay(0.01, count=1, match="echo c")
+        with connect(server.port) as sock:
+            sock.sendall(b"echo a\necho b\necho c\necho b\ndisconnect\n")
+            assert read_until_eof(sock) == b"a\nE1\nc\nb\n"
+    with Server(handlers.protocol_handler) as server:
+        report = replay(path, port=server.port)
+    assert report.matched
+    assert (report.commands, report.skipped) == (3, 1)

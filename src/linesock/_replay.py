@@ -61,7 +61,7 @@ class ReplayReport:
     commands: int = 0
     """Commands sent and compared."""
     skipped: int = 0
-    """Recorded lines not sent: invalid lines, and ``shutdown`` unless asked for."""
+    """Recorded lines not sent: invalid lines, commands a fault hit, and ``shutdown`` unless asked."""
     differences: list[AnswerDifference] = field(default_factory=list)
     """Every command whose answers differ, in replay order."""
 
@@ -71,17 +71,34 @@ class ReplayReport:
         return not self.differences
 
 
+# The faults that leave the handler's answer as it was, only later.
+_LATE_ONLY: Final = frozenset({"delay", "slow"})
+
+
 def _sessions(records: Iterable[TranscriptRecord]) -> list[tuple[int, list[TranscriptRecord]]]:
     """Split the records into sessions, each with its number and its command records.
 
     A session starts at its ``connect`` event, so a file that several server
-    runs appended to (each numbering from 1) splits correctly.
+    runs appended to (each numbering from 1) splits correctly.  A command an
+    injected fault answered in the handler's place (its ``fault`` record
+    names it; the command's own record may come after others of its batch)
+    is marked ``faulted``, and replay skips it; a ``delay`` or ``slow``
+    answer is the handler's, only late, and is compared.
     """
     sessions: list[tuple[int, list[TranscriptRecord]]] = []
+    faulted: list[str] = []
     for record in records:
-        if record.get("event") == "connect":
+        event = record.get("event")
+        if event == "connect":
             sessions.append((int(record["session"]), []))
-        elif ("command" in record or "invalid" in record) and sessions:
+            faulted = []
+        elif event == "fault":
+            if record.get("fault") not in _LATE_ONLY:
+                faulted.append(str(record.get("command")))
+        elif event is None and ("command" in record or "invalid" in record) and sessions:
+            if record.get("command") in faulted:
+                faulted.remove(record["command"])
+                record = {**record, "faulted": True}
             sessions[-1][1].append(record)
     return sessions
 
@@ -119,7 +136,11 @@ def replay(
         try:
             for record in records:
                 command = record.get("command")
-                if command is None or (command == "shutdown" and not include_shutdown):
+                if (
+                    command is None
+                    or record.get("faulted")
+                    or (command == "shutdown" and not include_shutdown)
+                ):
                     report.skipped += 1
                     continue
                 if command in _CLOSING:
