@@ -18,6 +18,9 @@ import pytest
 
 from linesock import (
     Closing,
+    Fault,
+    Faults,
+    Hold,
     InvalidLine,
     Refusal,
     ServerConfig,
@@ -73,6 +76,9 @@ class Recorder(SessionObserver):
 
     def refused(self, refusal: Refusal, first: str | InvalidLine) -> None:
         self.calls.append(("refused", refusal, first))
+
+    def fault(self, fault: Fault, command: str) -> None:
+        self.calls.append(("fault", str(fault), command))
 
     def told(self) -> list[tuple[object, ...]]:
         """Every call but ``commands``: what a session reports whether it records or not."""
@@ -194,11 +200,19 @@ class Rig:
         return self.session.closing
 
 
-def make_rig(*, record: bool = False, stats: ServerStats | None = None, **options: Any) -> Rig:
+def make_rig(
+    *,
+    record: bool = False,
+    stats: ServerStats | None = None,
+    faults: Faults | None = None,
+    **options: Any,
+) -> Rig:
     """A fresh session answering with an :class:`Instrument`, under these ServerConfig options."""
     handler = Instrument()
     observer = Recorder()
-    session = Session(handler, ServerConfig(**options), stats, observer, record=record)
+    session = Session(
+        handler, ServerConfig(**options), stats, observer, record=record, faults=faults
+    )
     handler.session = session
     return Rig(session, handler, observer)
 
@@ -272,3 +286,22 @@ def drain(session: Session, first: bytes) -> bytes:
     while session.has_queued:
         out += session.answer_queued()
     return out
+
+
+def carry_out(session: Session, out: bytes, holds: list[Hold] | None = None) -> bytes:
+    """What a transport sends after *out*: every fault's hold carried out at once, in order.
+
+    Each :class:`~linesock.Hold` met is appended to *holds*; queued commands
+    are answered as a transport would.
+    """
+    for _ in range(10_000):
+        pending = session.pending
+        if isinstance(pending, Hold):
+            if holds is not None:
+                holds.append(pending)
+            out += pending.data + session.resume()
+        elif pending is None and session.has_queued:
+            out += session.answer_queued()
+        else:
+            return out
+    raise AssertionError("the session never stopped answering")
