@@ -61,7 +61,7 @@ class ReplayReport:
     commands: int = 0
     """Commands sent and compared."""
     skipped: int = 0
-    """Recorded lines not sent: invalid lines, commands a fault hit, and ``shutdown`` unless asked."""
+    """Recorded lines not sent: invalid lines, faulted commands, ``shutdown`` unless asked."""
     differences: list[AnswerDifference] = field(default_factory=list)
     """Every command whose answers differ, in replay order."""
 
@@ -96,10 +96,11 @@ def _sessions(records: Iterable[TranscriptRecord]) -> list[tuple[int, list[Trans
             if record.get("fault") not in _LATE_ONLY:
                 faulted.append(str(record.get("command")))
         elif event is None and ("command" in record or "invalid" in record) and sessions:
+            kept = record
             if record.get("command") in faulted:
                 faulted.remove(record["command"])
-                record = {**record, "faulted": True}
-            sessions[-1][1].append(record)
+                kept = {**record, "faulted": True}
+            sessions[-1][1].append(kept)
     return sessions
 
 
