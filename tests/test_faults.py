@@ -306,3 +306,18 @@ def test_replay_skips_the_commands_a_fault_hit(tmp_path: Path) -> None:
         report = replay(path, port=server.port)
     assert report.matched
     assert (report.commands, report.skipped) == (3, 1)
+
+
+@pytest.mark.srs("SRS-215")
+def test_stopping_the_server_cuts_a_long_delay_short(serve: Serve) -> None:
+    """A stop during an hour's delay ends the session within the stop grace, not the hour."""
+    running = serve("tally")
+    faults_of(running).delay(3600, count=1)
+    with connect(running.port) as sock:
+        sock.sendall(b"echo late\n")
+        assert nothing_arrives(sock, 0.05)
+        stopping = time.monotonic()
+        running.stop()
+        assert running.wait_stopped(5)
+        assert time.monotonic() - stopping < 5
+        assert read_until_eof(sock) == b""

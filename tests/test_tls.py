@@ -155,3 +155,25 @@ def test_token_and_tls_together(
     running = serve(ssl_context=server_context, token="rig-42")
     with Client(port=running.port, ssl_context=client_context, token="rig-42") as client:
         assert client.request("echo both") == ["both"]
+
+
+@pytest.mark.srs("SRS-207")
+@pytest.mark.srs("SRS-209")
+@pytest.mark.srs("SRS-211")
+@pytest.mark.srs("SRS-212")
+def test_faults_hold_over_tls(
+    serve: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    """Delay, garbage, slow and drop behave over TLS as over TCP, in command order."""
+    running = serve(ssl_context=server_context)
+    faults = running.faults
+    if faults is None:
+        pytest.skip(f"the {running.front_end} server takes faults on its control port")
+    faults.delay(0.05, count=1, match="echo a")
+    faults.garbage(count=1, match="echo b")
+    faults.slow(2000, count=1, match="big*")
+    faults.drop(count=1, match="echo d")
+    script = b"echo a\necho b\nbig 40\necho c\necho d\necho e\n"
+    expected = b"a\n\xff\xfe\xc3\x28\x80\n" + b"x" * 40 + b"\nc\n"
+    assert tls_converse(running.port, client_context, script) == expected
+    assert len(faults) == 0
