@@ -111,8 +111,9 @@ class Instrument:
 
     ``echo TEXT``: TEXT; ``lines N``: ``line 1`` ... ``line N``; ``gen N``: a
     generator of ``g1`` ... ``gN``; ``genfail N``: the same, then it raises;
-    ``silent``: None; ``raise``: raises; ``lf``: a line holding LF; ``mixed``:
-    a list with good lines, an int, an LF line and None; ``bytes``,
+    ``silent``: None; ``raise``: raises; ``quit``: raises ``SystemExit(3)``;
+    ``lf``: a line holding LF; ``mixed``: a list with good lines, an int, an
+    LF line and None; ``bytes``,
     ``bytearray``, ``number``: answers of those types; ``accent``: ``é``;
     ``big N``: N ``x``; ``later``: a ``concurrent.futures.Future`` (kept in
     :attr:`futures`); ``coro TEXT``: an un-awaited coroutine of TEXT (kept in
@@ -139,6 +140,8 @@ class Instrument:
             return self._generate(int(rest), fail=verb == "genfail")
         if verb == "raise":
             raise RuntimeError(f"boom: {command}")
+        if verb == "quit":
+            raise SystemExit(3)
         if verb == "big":
             return "x" * int(rest)
         return self._deferred_or_pushed(verb, rest, command)

@@ -18,8 +18,6 @@ commands behind it queued, so answers always go out in command order.
 
 from __future__ import annotations
 
-import concurrent.futures
-import inspect
 from collections.abc import Iterator
 from typing import Final
 
@@ -30,7 +28,8 @@ from ._delimited import ANSWER_TERMINATORS, create_framer
 from ._faults import Faults, Hold
 from ._framing import InvalidLine
 from ._observer import SessionObserver
-from ._session_paths import OUTPUT_CHUNK, SessionRarePaths
+from ._session_paths import OUTPUT_CHUNK, is_deferred
+from ._session_plain import MIN_PLAIN_BATCH, Pushed, SessionPlainPath
 from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
@@ -39,12 +38,7 @@ __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 _REFUSALS: Final = {Refusal.UNAUTHORIZED: UNAUTHORIZED, Refusal.HTTP: None}
 
 
-def _is_deferred(result: object) -> bool:
-    """Tell whether a handler's result is a promise of an answer, not the answer."""
-    return isinstance(result, concurrent.futures.Future) or inspect.isawaitable(result)
-
-
-class Session(SessionRarePaths):
+class Session(SessionPlainPath):
     """The protocol state of one client connection; feed it bytes, send what it returns.
 
     A transport calls :meth:`receive` with each read and writes out the bytes
@@ -77,7 +71,7 @@ class Session(SessionRarePaths):
         """Start a session that answers with *handler* under *config*."""
         self.config = config
         # With a token, a later "auth ..." line is the server's, never the handler's.
-        self.handler: Final = handler if config.token is None else AuthGuard(handler, config.token)
+        self.handler = handler if config.token is None else AuthGuard(handler, config.token)
         self.stats = ServerStats() if stats is None else stats
         self.framer = create_framer(
             config.terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
@@ -86,7 +80,7 @@ class Session(SessionRarePaths):
         self._encoding = config.encoding
         self._eol = ANSWER_TERMINATORS[config.answer_terminator]
         # The batch-wide join is safe only when no answer can end a line early.
-        self._join_whole: Final = self._eol != "\r"
+        self._join_whole = self._eol != "\r"
         self._record = record
         #: Why the session must end, once the client asked to (or was refused).
         self.closing: Closing | None = None
@@ -108,6 +102,13 @@ class Session(SessionRarePaths):
         # Looked at once per read: true while any fault is active.
         self._active_faults = () if faults is None else faults.active
         self._hold_after: Hold | None = None
+        self._results: list[object] | None = None
+        self._pushes = 0
+        # The plain path needs the whole-batch join, and the built-ins' bytes
+        # to be their ASCII spelling (so a scan of the read finds them).
+        self._plain_scan = self._join_whole and "ping disconnect shutdown".encode(
+            config.encoding, "replace"
+        ) == b"ping disconnect shutdown"
 
     def receive(self, data: bytes | bytearray, size: int | None = None) -> bytes:
         """Take bytes from the client; return the answers to send now.
@@ -131,6 +132,10 @@ class Session(SessionRarePaths):
         if self._check_first_line:
             self._check_first_line = False
             return self._first_batch(lines)
+        if len(lines) >= MIN_PLAIN_BATCH and self._is_plain(
+            data, len(data) if size is None else size, lines
+        ):
+            return self._answer_plain(lines)  # type: ignore[arg-type]  # all text: see _is_plain
         return self._answer(lines, not framer.had_invalid)
 
     def receive_eof(self) -> int:
@@ -213,6 +218,13 @@ class Session(SessionRarePaths):
         command order and nothing is returned; called later, the encoded
         lines are returned for the transport to send at once.
         """
+        results = self._results
+        if results is not None:  # the plain path: kept in place, in command order
+            pushed: list[str] = []
+            self._add(pushed, answer, "")
+            results.append(Pushed(pushed))
+            self._pushes += 1
+            return b""
         out = self._out
         if out is not None:
             self._add(out, answer, "")
@@ -320,7 +332,7 @@ class Session(SessionRarePaths):
                     append(result)
                     size += len(result) + 1
                 elif result is not None:
-                    if _is_deferred(result):
+                    if is_deferred(result):
                         self._defer(result, line, remaining)
                         return size
                     # A transcript records an iterator answer whole: no streaming then.

@@ -9,20 +9,22 @@ the session's API and its one hot loop, each module short enough to read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import concurrent.futures
+import inspect
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from ._access import Refusal, WrongToken
 from ._answers import add_answer
-from ._config import ServerConfig, ServerStats
+from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import Framer
 from ._faults import GARBAGE, Fault, FaultKind, Faults, Hold
 from ._framing import InvalidLine
 from ._observer import SessionObserver
 from ._wire import AUTH_PREFIX, DISCONNECT, SHUTDOWN, UNAUTHORIZED, Closing
 
-__all__ = ["OUTPUT_CHUNK", "SessionRarePaths"]
+__all__ = ["OUTPUT_CHUNK", "SessionRarePaths", "is_deferred"]
 
 #: A session answers in pieces of about this many characters: once a batch's
 #: answers reach it, the remaining commands wait until the transport has sent
@@ -32,6 +34,11 @@ __all__ = ["OUTPUT_CHUNK", "SessionRarePaths"]
 OUTPUT_CHUNK: Final = 256 * 1024
 # The faults that hold the session's output for the transport to carry out.
 _HOLDING: Final = frozenset({FaultKind.DELAY, FaultKind.SLOW, FaultKind.GARBAGE})
+
+
+def is_deferred(result: object) -> bool:
+    """Tell whether a handler's result is a promise of an answer, not the answer."""
+    return isinstance(result, concurrent.futures.Future) or inspect.isawaitable(result)
 
 
 class SessionRarePaths:
@@ -48,8 +55,11 @@ class SessionRarePaths:
         "_join_whole",
         "_observer",
         "_out",
+        "_plain_scan",
+        "_pushes",
         "_queue",
         "_record",
+        "_results",
         "_shutdown",
         "_stream",
         "closing",
@@ -78,6 +88,12 @@ class SessionRarePaths:
     _eol: str
     _encoding: str
     _record: bool
+    _results: list[object] | None
+    _active_faults: Sequence[object]
+    _plain_scan: bool
+    _join_whole: bool
+    _pushes: int
+    handler: Handler
 
     if TYPE_CHECKING:  # Session's, used by the fault path
 

@@ -1,0 +1,152 @@
+"""The plain path (many short commands, no built-in) answers exactly as the general loop.
+
+A read of many plain commands is answered with checks per slice instead of
+per command (src/linesock/_session_plain.py).  These tests hold it to the
+general loop: the same script, fed to a session that may take the plain
+path and to one that may not, gives the same bytes, the same reports, the
+same handler calls, counters, queue and closing, whatever the handler
+answers (text, nothing, lists, LF, unencodable text, pushes, failures,
+deferred answers, streams, SystemExit).  Nothing here opens a socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linesock import OUTPUT_CHUNK
+from session_rig import Rig, carry_out, make_rig
+
+pytestmark = pytest.mark.srs("SRS-218")
+
+# Commands of the rig's Instrument, each answered its own way.
+VERBS = st.sampled_from(
+    [
+        "echo a",
+        "echo",
+        "silent",
+        "lines 3",
+        "lines 0",
+        "mixed",
+        "lf",
+        "raise",
+        "bytes",
+        "number",
+        "accent",
+        "push pushed",
+        "gen 3",
+        "genfail 2",
+        "big 70000",
+        "later",
+    ]
+)
+
+
+def twins(**options: object) -> tuple[Rig, Rig]:
+    """A session that may take the plain path, and one that never does, alike otherwise.
+
+    Both are past their first line (which is checked for HTTP on its own path).
+    """
+    plain = make_rig(**options)  # type: ignore[arg-type]
+    general = make_rig(**options)  # type: ignore[arg-type]
+    general.session._plain_scan = False
+    for rig in (plain, general):
+        assert rig.session.receive(b"ping\n").endswith(b"\n")
+    return plain, general
+
+
+def play(rig: Rig, script: bytes) -> bytes:
+    """Feed *script* in one read and answer everything it releases; resolve deferred answers."""
+    out = carry_out(rig.session, rig.session.receive(script))
+    for _ in range(100):
+        if rig.pending() is None:
+            return out
+        rig.handler.futures[-1].set_result("resolved")
+        out = carry_out(rig.session, out + rig.session.resume("resolved"))
+    raise AssertionError("deferred answers never ended")
+
+
+def state(rig: Rig) -> dict[str, object]:
+    """Everything a session's user can observe, besides its bytes and how records are batched.
+
+    An answer the encoding cannot carry is reported when its batch is
+    encoded, and batches end at other places on the two paths: those
+    reports are counted, not placed.
+    """
+    told = rig.observer.told()
+    unencodable = [call for call in told if "cannot encode" in str(call)]
+    return {
+        "calls": rig.handler.calls,
+        "answered": rig.observer.answered(),
+        "told": [call for call in told if call not in unencodable],
+        "unencodable": len(unencodable),
+        "stats": dataclasses.asdict(rig.stats),
+        "closing": rig.closing(),
+        "queued": rig.has_queued(),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(VERBS, min_size=16, max_size=80), st.booleans(), st.sampled_from(["lf", "crlf"]))
+def test_the_plain_path_answers_as_the_general_loop(
+    commands: list[str], record: bool, answer_terminator: str
+) -> None:
+    """Any mix of answers, recorded or not, gives the same bytes and the same reports."""
+    script = "".join(f"{command}\n" for command in commands).encode()
+    plain, general = twins(record=record, answer_terminator=answer_terminator, encoding="ascii")
+    assert play(plain, script) == play(general, script)
+    assert state(plain) == state(general)
+
+
+@given(st.lists(VERBS, min_size=16, max_size=40), st.integers(0, 39))
+def test_a_handler_exit_in_a_plain_read_stops_it_as_the_general_loop(
+    commands: list[str], at: int
+) -> None:
+    """``SystemExit`` mid-read: the answers before it, nothing after, the same counts."""
+    commands.insert(min(at, len(commands)), "quit")
+    script = "".join(f"{command}\n" for command in commands).encode()
+    plain, general = twins()
+    assert play(plain, script) == play(general, script)
+    assert state(plain) == state(general)
+
+
+def test_a_plain_read_takes_the_plain_path() -> None:
+    """Many short commands with one-line answers: the slice loop, no per-command checks."""
+    plain, _general = twins(record=True)
+    script = b"echo a\n" * 100
+    assert plain.session._is_plain(script, len(script), plain.session.framer.feed(script))
+    assert plain.session.receive(script) == b"a\n" * 100
+    assert plain.observer.calls[1] == ("commands", ["echo a"] * 32, ["a"] * 32, list(range(32)))
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        b"echo a\n" * 20 + b"ping\n",
+        b"ping\n" + b"echo a\n" * 20,
+        b"echo a\n" * 20 + b"disconnect\n",
+        b"echo shutdown\n" * 20,
+        (b"echo " + b"x" * 100 + b"\n") * 20,
+    ],
+    ids=["ping", "ping-first", "disconnect", "shutdown-inside", "long"],
+)
+def test_a_read_with_a_built_in_or_few_or_long_lines_takes_the_general_loop(
+    script: bytes,
+) -> None:
+    """A built-in anywhere in the read's bytes, or long lines: no plain path."""
+    plain, _general = twins()
+    lines = plain.session.framer.feed(script)
+    assert not plain.session._is_plain(script, len(script), lines)
+
+
+def test_the_plain_path_keeps_the_output_bound() -> None:
+    """Long answers: a read stops once its answers pass OUTPUT_CHUNK, by one slice at most."""
+    plain, general = twins()
+    script = b"big 20000\n" * 200
+    first = plain.session.receive(script)
+    assert OUTPUT_CHUNK < len(first) <= OUTPUT_CHUNK + 32 * 20_001
+    assert plain.has_queued()
+    assert carry_out(plain.session, first) == play(general, script)
