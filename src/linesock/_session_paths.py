@@ -30,7 +30,8 @@ __all__ = ["OUTPUT_CHUNK", "SessionRarePaths", "is_deferred"]
 #: answers reach it, the remaining commands wait until the transport has sent
 #: them.  So a client that pipelines commands with long answers, and perhaps
 #: never reads, makes the server hold at most about this much output (plus
-#: one command's answer), however many commands one read brought.
+#: one command's answer, or on the plain path one slice's: see
+#: ``linesock._session_plain``), however many commands one read brought.
 OUTPUT_CHUNK: Final = 256 * 1024
 # The faults that hold the session's output for the transport to carry out.
 _HOLDING: Final = frozenset({FaultKind.DELAY, FaultKind.SLOW, FaultKind.GARBAGE})
