@@ -53,6 +53,7 @@ def twins(**options: object) -> tuple[Rig, Rig]:
     plain = make_rig(**options)  # type: ignore[arg-type]
     general = make_rig(**options)  # type: ignore[arg-type]
     general.session._plain_scan = False
+    general.session._simple = False
     for rig in (plain, general):
         assert rig.session.receive(b"ping\n").endswith(b"\n")
     return plain, general
@@ -98,6 +99,17 @@ def test_the_plain_path_answers_as_the_general_loop(
     script = "".join(f"{command}\n" for command in commands).encode()
     plain, general = twins(record=record, answer_terminator=answer_terminator, encoding="ascii")
     assert play(plain, script) == play(general, script)
+    assert state(plain) == state(general)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(VERBS | st.sampled_from(["ping", "quit"]), min_size=1, max_size=12))
+def test_reads_of_one_command_answer_as_the_general_loop(commands: list[str]) -> None:
+    """A client that sends one command per read (and waits) gets what the general loop gives."""
+    plain, general = twins()
+    for command in commands:
+        script = f"{command}\n".encode()
+        assert play(plain, script) == play(general, script)
     assert state(plain) == state(general)
 
 

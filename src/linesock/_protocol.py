@@ -106,9 +106,13 @@ class Session(SessionPlainPath):
         self._pushes = 0
         # The plain path needs the whole-batch join, and the built-ins' bytes
         # to be their ASCII spelling (so a scan of the read finds them).
-        self._plain_scan = self._join_whole and "ping disconnect shutdown".encode(
-            config.encoding, "replace"
-        ) == b"ping disconnect shutdown"
+        self._plain_scan = (
+            self._join_whole
+            and "ping disconnect shutdown".encode(config.encoding, "replace")
+            == b"ping disconnect shutdown"
+        )
+        # A read of one command may skip the batch loop (a recorder needs the loop).
+        self._simple = self._join_whole and not record
 
     def receive(self, data: bytes | bytearray, size: int | None = None) -> bytes:
         """Take bytes from the client; return the answers to send now.
@@ -132,7 +136,11 @@ class Session(SessionPlainPath):
         if self._check_first_line:
             self._check_first_line = False
             return self._first_batch(lines)
-        if len(lines) >= MIN_PLAIN_BATCH and self._is_plain(
+        count = len(lines)
+        if count == 1:
+            if self._simple and not self._active_faults and not framer.had_invalid:
+                return self._answer_one(lines[0])  # type: ignore[arg-type]  # text: not invalid
+        elif count >= MIN_PLAIN_BATCH and self._is_plain(
             data, len(data) if size is None else size, lines
         ):
             return self._answer_plain(lines)  # type: ignore[arg-type]  # all text: see _is_plain
@@ -254,6 +262,10 @@ class Session(SessionPlainPath):
         self._observer.authenticated()
         ok = self._encode([OK])
         return ok + self._answer(lines[1:]) if len(lines) > 1 else ok
+
+    def _answer_general(self, lines: list[str | InvalidLine]) -> bytes:
+        """Answer *lines* with the general loop (the plain paths' way out)."""
+        return self._answer(lines)
 
     def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         """Answer *lines* in order until they run out, one defers or closes, or output fills.

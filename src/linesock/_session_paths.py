@@ -62,6 +62,7 @@ class SessionRarePaths:
         "_record",
         "_results",
         "_shutdown",
+        "_simple",
         "_stream",
         "closing",
         "config",
@@ -92,6 +93,7 @@ class SessionRarePaths:
     _results: list[object] | None
     _active_faults: Sequence[object]
     _plain_scan: bool
+    _simple: bool
     _join_whole: bool
     _pushes: int
     handler: Handler
@@ -110,6 +112,8 @@ class SessionRarePaths:
         def _finish(
             self, lines: list[str | InvalidLine], out: list[str], starts: list[int]
         ) -> bytes: ...
+
+        def _answer_general(self, lines: list[str | InvalidLine]) -> bytes: ...
 
     def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:
         """Forget the commands a closing session will never run, and any partial line.

@@ -91,6 +91,35 @@ class SessionPlainPath(SessionRarePaths):
             find(b"disconnect", 0, size) < 0 and find(b"shutdown", 0, size) < 0
         )
 
+    def _answer_one(self, line: str) -> bytes:
+        """Answer a read of one command (a client waiting for each answer): the shortest path.
+
+        The built-ins go to the general loop; an answer that is one plain
+        line is encoded at once; anything else is settled as in a slice.
+        """
+        if line == "ping" or line == "disconnect" or line == "shutdown":  # noqa: PLR1714
+            return self._answer_general([line])
+        results: list[object] = []
+        self._results = results
+        self._pushes = 0
+        try:
+            result = self.handler(line)
+        except BaseException as exc:
+            result = _Failed(exc)
+        self._results = None
+        if not results:
+            if type(result) is str and "\n" not in result:
+                try:
+                    return (result + self._eol).encode(self._encoding)
+                except UnicodeEncodeError:
+                    pass  # dropped and reported below
+            elif result is None:
+                return b""
+        results.append(result)
+        parts: list[str] = []
+        self._answer_results([line], results, parts, [])
+        return self._finish_plain(parts, [])
+
     def _answer_plain(self, lines: list[str]) -> bytes:
         """Answer a read of plain commands, slice by slice; queue what the bound leaves."""
         parts: list[str] = []  # each slice's answers, joined
@@ -145,18 +174,29 @@ class SessionPlainPath(SessionRarePaths):
                 if self._record:
                     records.append((ran, results, range(called)))  # type: ignore[arg-type]
                 continue
-            out: list[str] = []
-            starts: list[int] = []
-            rest = chunk[at:]
-            self._settle(ran, results, out, starts, rest)
-            if out:
-                parts.append(self._eol.join(out))
-                added += 1
-            if self._record and starts:
-                records.append((ran, out, starts))
+            added += self._answer_results(ran, results, parts, records, chunk[at:])
             if self.closing is not None or self.pending is not None or self._stream is not None:
                 return added
         return added
+
+    def _answer_results(
+        self,
+        lines: list[str],
+        results: list[object],
+        parts: list[str],
+        records: list[tuple[list[str], list[str], list[int] | range]],
+        rest: list[str] | None = None,
+    ) -> int:
+        """Settle *results* one by one into one more part (if they answered); return 0 or 1."""
+        out: list[str] = []
+        starts: list[int] = []
+        self._settle(lines, results, out, starts, [] if rest is None else rest)
+        if self._record and starts:
+            records.append((lines, out, starts))
+        if out:
+            parts.append(self._eol.join(out))
+            return 1
+        return 0
 
     def _call_each(self, lines: list[str], results: list[object]) -> int:
         """Call the handler with each of *lines* in turn; return how many it was called with.
@@ -242,6 +282,8 @@ class SessionPlainPath(SessionRarePaths):
     ) -> bytes:
         """Encode the answers of a plain read and report the records of what was sent."""
         eol = self._eol
+        if not parts and not records:
+            return b""
         parts.append("")
         try:
             wire = eol.join(parts).encode(self._encoding) if len(parts) > 1 else b""
