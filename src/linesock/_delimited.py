@@ -23,11 +23,10 @@ a line that trickles in a byte at a time costs linear time.
 
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Final, Literal, Protocol, TypeAlias
 
-from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer
+from ._framing import DEFAULT_MAX_LINE_BYTES, InvalidLine, LineFramer, line_codec
 
 __all__ = [
     "ANSWER_TERMINATORS",
@@ -139,9 +138,7 @@ class DelimitedFramer:
             raise ValueError(f"terminator must be lf, cr, crlf or any, not {terminator!r}")
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
-        info = codecs.lookup(encoding)
-        if "\r\n".encode(info.name) != b"\r\n":
-            raise ValueError(f"encoding {encoding!r} is not ASCII-compatible")
+        info = line_codec(encoding)
         self.terminator: Final = terminator
         self.max_line_bytes: Final = max_line_bytes
         self.encoding: Final = info.name

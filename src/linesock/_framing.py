@@ -36,9 +36,10 @@ only for lines that need it (a CR to drop, an undecodable line).
 from __future__ import annotations
 
 import codecs
+import functools
 from typing import Final, Literal, NamedTuple
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "InvalidLine", "LineFramer"]
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "InvalidLine", "LineFramer", "line_codec"]
 
 #: The default longest line, in bytes before the LF (CR included).  One MiB
 #: holds any realistic command, a waveform or JSON blob among them, while a
@@ -62,6 +63,19 @@ _LF_BYTE: Final = 0x0A
 _BUILT_IN_DECODERS: Final = frozenset({"utf-8", "ascii", "iso8859-1"})
 # How much of an overlong line is kept, for the log line that reports it.
 _OVERLONG_PREFIX: Final = 128
+
+
+@functools.lru_cache(maxsize=32)
+def line_codec(encoding: str) -> codecs.CodecInfo:
+    """The codec of *encoding*, checked to write CR and LF as ASCII does (``ValueError`` if not).
+
+    Cached: a server makes a framer per session, and the lookup and the
+    check cost more than the rest of a framer's making.
+    """
+    info = codecs.lookup(encoding)
+    if "\r\n".encode(info.name) != b"\r\n":
+        raise ValueError(f"encoding {encoding!r} is not ASCII-compatible")
+    return info
 
 
 class InvalidLine(NamedTuple):
@@ -111,9 +125,7 @@ class LineFramer:
         """
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
-        info = codecs.lookup(encoding)
-        if "\n".encode(info.name) != _LF:
-            raise ValueError(f"encoding {encoding!r} is not ASCII-compatible")
+        info = line_codec(encoding)
         self.max_line_bytes: Final = max_line_bytes
         self.encoding: Final = info.name
         self._decode = info.decode

@@ -29,7 +29,12 @@ from ._faults import Faults, Hold
 from ._framing import InvalidLine
 from ._observer import SessionObserver
 from ._session_paths import OUTPUT_CHUNK, is_deferred
-from ._session_plain import MIN_PLAIN_BATCH, Pushed, SessionPlainPath
+from ._session_plain import (
+    MIN_PLAIN_BATCH,
+    Pushed,
+    SessionPlainPath,
+    spells_built_ins_in_ascii,
+)
 from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
@@ -106,11 +111,7 @@ class Session(SessionPlainPath):
         self._pushes = 0
         # The plain path needs the whole-batch join, and the built-ins' bytes
         # to be their ASCII spelling (so a scan of the read finds them).
-        self._plain_scan = (
-            self._join_whole
-            and "ping disconnect shutdown".encode(config.encoding, "replace")
-            == b"ping disconnect shutdown"
-        )
+        self._plain_scan = self._join_whole and spells_built_ins_in_ascii(config.encoding)
         # A read of one command may skip the batch loop (a recorder needs the loop).
         self._simple = self._join_whole and not record
 

@@ -26,13 +26,20 @@ fit in what is left of ``OUTPUT_CHUNK`` (at most ``MAX_SLICE``).
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from ._answers import encode_lines, sendable
 from ._framing import InvalidLine
 from ._session_paths import OUTPUT_CHUNK, SessionRarePaths, is_deferred
 
-__all__ = ["MAX_SLICE", "MIN_PLAIN_BATCH", "Pushed", "SessionPlainPath"]
+__all__ = [
+    "MAX_SLICE",
+    "MIN_PLAIN_BATCH",
+    "Pushed",
+    "SessionPlainPath",
+    "spells_built_ins_in_ascii",
+]
 
 #: The most commands the plain path calls before it looks at their answers.
 MAX_SLICE: Final = 1024
@@ -43,6 +50,12 @@ MIN_PLAIN_BATCH: Final = 16
 #: ... and so does one whose lines are longer than this on average (bytes):
 #: the scan for built-ins reads every byte, the loop it spares costs per line.
 MAX_PLAIN_LINE: Final = 64
+
+
+@functools.lru_cache(maxsize=32)
+def spells_built_ins_in_ascii(encoding: str) -> bool:
+    """Whether *encoding* writes the built-ins as ASCII does, so a scan of bytes finds them."""
+    return "ping disconnect shutdown".encode(encoding, "replace") == b"ping disconnect shutdown"
 
 
 class _Failed:
