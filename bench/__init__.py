@@ -5,6 +5,7 @@ Modules:
 * :mod:`bench.servers`: every server under test, each run in its own process
   (``python -m bench.servers NAME``), the raw reference among them.
 * :mod:`bench.workloads`: the one client code that drives all of them.
+* :mod:`bench.environment`: what a run was measured on (machine, versions).
 * :mod:`bench.run`: the runner: starts the servers, interleaves them within
   each repetition, takes medians, prints the table and writes the chart.
 * :mod:`bench.cost`: system calls and page faults per command

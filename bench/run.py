@@ -16,7 +16,6 @@ import contextlib
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from . import workloads
+from .environment import machine_description, peer_versions
 from .processes import ROOT, ServerFailed, ServerProcess, redis_available, spawn
 from .report import Report, Workload
 from .servers import PYTHON_SERVERS
@@ -460,40 +460,6 @@ class Runner:
         if name not in self._logs:
             self._logs[name] = (self.log_dir / f"{name}.log").open("a")
         return self._logs[name]
-
-
-def machine_description() -> str:
-    """CPU model and count, kernel: what the figures were measured on."""
-    model = "unknown CPU"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        lscpu = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-        for line in lscpu.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
-
-
-def peer_versions() -> dict[str, str]:
-    """The versions of linesock and of the peers it was measured against."""
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    versions = {}
-    for package in ("linesock", "uvloop", "socket-oneline", "twisted"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    if redis_available():
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            text = subprocess.run(
-                ["redis-server", "--version"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout
-            versions["redis-server"] = text.split("v=")[1].split()[0] if "v=" in text else "?"
-    return versions
 
 
 if __name__ == "__main__":
