@@ -8,6 +8,7 @@ Modules:
 * :mod:`bench.environment`: what a run was measured on (machine, versions).
 * :mod:`bench.run`: the runner: starts the servers, interleaves them within
   each repetition, takes medians, prints the table and writes the chart.
+* :mod:`bench.report` and :mod:`bench.chart`: the tables and the chart of a run.
 * :mod:`bench.cost`: system calls and page faults per command
   (``strace -c -f``, ``/usr/bin/time -v``).
 * :mod:`bench.profile`: where the serving thread's time goes (py-spy).

@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from . import workloads
+from . import chart, workloads
 from .environment import machine_description, peer_versions
 from .processes import ROOT, ServerFailed, ServerProcess, redis_available, spawn
-from .report import Report, Workload
+from .report import CHART_NAME, Report, Workload
 from .servers import PYTHON_SERVERS
 from .workloads import ONELINE, WorkloadError
 
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report.markdown())
     report.write(out_dir)
-    print(f"\nwrote {out_dir / 'performance.png'} and the tables in {out_dir}", file=sys.stderr)
+    chart.draw(report, out_dir / CHART_NAME)
+    print(f"\nwrote {out_dir / CHART_NAME} and the tables in {out_dir}", file=sys.stderr)
     return 0
 
 
