@@ -1,4 +1,4 @@
-"""What a run was measured on: the machine and the versions of the peers."""
+"""What a run was measured on: the machine, the versions of the peers, the load."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import platform
 import subprocess
 
 from .processes import redis_available
+
+#: The 1, 5 and 15 minute load averages, as ``os.getloadavg()`` gives them.
+LoadAverage = tuple[float, float, float]
 
 
 def cpu_description() -> str:
@@ -26,6 +29,11 @@ def cpu_description() -> str:
 def machine_description(cpu: str | None = None) -> str:
     """CPU model and count (*cpu*, if known already) and kernel: what the run was measured on."""
     return f"{cpu or cpu_description()}, Linux {platform.release()}"
+
+
+def format_load(load: LoadAverage) -> str:
+    """A load average as ``1.27 / 0.90 / 0.85``."""
+    return " / ".join(f"{value:.2f}" for value in load)
 
 
 def peer_versions() -> dict[str, str]:
