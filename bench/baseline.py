@@ -3,7 +3,8 @@
 Only ``./do_bench --record-baseline`` writes the file: it adds the run's
 medians of the raw reference, one rate per workload, to the runs of the same
 kind (full or ``--quick``: they do different amounts of work, so each has
-its own), and keeps the last :data:`HISTORY` of them.  A workload's usual
+its own), and keeps the last :data:`HISTORY` of them; not from a run that
+started on a loaded machine (see :func:`bench.judging.record_baseline`).  A workload's usual
 rate is the median over those runs.  A baseline recorded on another CPU does
 not apply: recording on a new machine starts the file afresh.
 """

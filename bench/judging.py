@@ -72,7 +72,19 @@ def end_of_run(report: Report, baseline: Baseline | None, *, kind: str, cpu: str
 
 
 def record_baseline(baseline: Baseline, report: Report, *, kind: str, cpu: str) -> None:
-    """Add the raw reference's medians in *report* to *baseline*, and write it."""
+    """Add the raw reference's medians in *report* to *baseline*, and write it.
+
+    Not from a run that started on a loaded machine: such a baseline would
+    make the runs of a loaded machine look usual.
+    """
+    start_load = report.load[0][0]
+    if start_load > MAX_START_LOAD:
+        print(
+            f"baseline NOT recorded: the 1-minute load average was {start_load:.2f} at the "
+            f"start (over {MAX_START_LOAD:g}); record it when the machine is quieter",
+            file=sys.stderr,
+        )
+        return
     rates = {
         workload.key: rate
         for workload in report.workloads
@@ -84,15 +96,15 @@ def record_baseline(baseline: Baseline, report: Report, *, kind: str, cpu: str) 
         rates,
         date=report.date,
         command=report.command,
-        load_at_start=report.load[0][0],
+        load_at_start=start_load,
         judged=report.judgement.judged,
     )
     baseline.write()
     print(done, file=sys.stderr)
     if report.judgement.loaded:
         print(
-            "  warning: these rates come from a loaded run; record again on a quieter machine "
-            f"(the usual rate is the median of the last {HISTORY} recorded runs)",
+            "  warning: the raw reference ran slow in this run; record again on a quieter "
+            f"machine (the usual rate is the median of the last {HISTORY} recorded runs)",
             file=sys.stderr,
         )
 
