@@ -1,14 +1,24 @@
-"""Turn the runner's measurements into the markdown tables, the targets and the chart."""
+"""Turn the runner's measurements into the markdown tables and the verdicts on the targets."""
 
 from __future__ import annotations
 
 import json
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+from .environment import LoadAverage, format_load
+from .targets import (
+    MAX_START_LOAD,
+    MIN_REFERENCE_SHARE,
+    OTHER_TARGETS,
+    TARGETS,
+    Judgement,
+    RateCheck,
+    RatioTarget,
+)
 
 #: The generated part of docs/performance.md sits between these two lines.
 BEGIN_MARK: Final = "<!-- bench:begin (written by ./do_bench; edit bench/report.py) -->"
@@ -50,22 +60,6 @@ class Workload:
     higher_is_better: bool = True
 
 
-@dataclass(frozen=True)
-class Target:
-    """One of issue 6's targets: how to compute its figure and the bar to reach."""
-
-    text: str
-    figure: Callable[[Report], float | None]
-    bar: float
-    at_most: bool = False
-
-    def met(self, value: float | None) -> bool | None:
-        """Whether *value* reaches the bar (None when it was not measured)."""
-        if value is None:
-            return None
-        return value < self.bar if self.at_most else value >= self.bar
-
-
 @dataclass
 class Report:
     """Everything one run measured, and how to show it."""
@@ -82,8 +76,9 @@ class Report:
     versions: dict[str, str]
     command: str
     settings: dict[str, object]
-    load: tuple[tuple[float, float, float], tuple[float, float, float]]
+    load: tuple[LoadAverage, LoadAverage]
     seconds: float
+    judgement: Judgement
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M %Z"))
 
     # -- figures --------------------------------------------------------------
@@ -118,8 +113,8 @@ class Report:
             f"Measured {self.date} in {self.seconds:.0f} s with `{self.command}`  ",
             f"Machine: {self.machine}; {self.python}  ",
             f"Versions: {versions}  ",
-            f"Load average (1 min) {load_before[0]:.2f} before the run, "
-            f"{load_after[0]:.2f} after it.  ",
+            f"Load average (1, 5, 15 min): {format_load(load_before)} at the start, "
+            f"{format_load(load_after)} at the end.  ",
             f"Each figure is the median of {self.settings['repetitions']} repetitions; "
             "the ratio in parentheses is to the raw reference's median "
             "(for time and memory, lower is better).",
@@ -135,15 +130,109 @@ class Report:
             *self._server_table(self.cpu_workloads),
             "",
             *self._client_table(),
-            "",
-            "### Targets",
-            "",
-            *self._targets_table(),
         ]
         notes = self._notes()
         if notes:
             lines += ["", "### Notes", "", *(f"- {note}" for note in notes)]
+        lines += ["", "### Targets", "", *self.verdicts()]
         return "\n".join(lines) + "\n"
+
+    # -- verdicts -------------------------------------------------------------
+
+    def unjudged(self) -> list[str]:
+        """Why no target is judged, one reason each (empty when the run is judged)."""
+        judgement = self.judgement
+        reasons = []
+        if judgement.start_load > MAX_START_LOAD:
+            reasons.append(
+                f"the 1-minute load average was {judgement.start_load:.2f} at the start "
+                f"(over {MAX_START_LOAD:g})"
+            )
+        reasons += [
+            f"the raw reference ran {self._check(check)} (under {MIN_REFERENCE_SHARE:.0%})"
+            for check in judgement.checks
+            if check.slow
+        ]
+        if judgement.no_baseline is not None:
+            reasons.append(judgement.no_baseline)
+        return reasons
+
+    def verdicts(self) -> list[str]:
+        """Whether the run is judged, then the verdicts: issue 15's targets, then the others."""
+        judgement = self.judgement
+        checks = sorted(judgement.checks, key=lambda check: check.share)
+        if judgement.loaded:
+            lines = ["**Loaded run: no target is judged.**", ""]
+            lines += [f"- {reason}" for reason in self.unjudged()] + [""]
+        elif judgement.no_baseline is not None:
+            lines = [f"**No target is judged:** {judgement.no_baseline}.", ""]
+        else:
+            lines = [
+                f"Judged: the load average was {judgement.start_load:.2f} at the start, and the "
+                f"raw reference ran at {checks[0].share:.0%} to {checks[-1].share:.0%} of its "
+                f"usual rates (lowest: {self._check(checks[0])}).",
+                "",
+            ]
+        if judgement.quick:
+            lines += ["**Quick run: indicative** (fewer repetitions of less work).", ""]
+        lines += [
+            "| target | measured rate ratio | measured CPU ratio | met? |",
+            "|---|---:|---:|---|",
+        ]
+        for target in TARGETS:
+            cpu = target.cpu_ratio(self)
+            cpu_shown = "-" if cpu is None else f"{cpu:.3f}x ({target.cpu_side})"
+            rate = target.rate_ratio(self)
+            rate_shown = "-" if rate is None else f"{rate:.3f}x"
+            verdict = judgement.verdict(*target.met(self))
+            lines.append(f"| {target.text} | {rate_shown} | {cpu_shown} | {verdict} |")
+        lines += [
+            "",
+            "Issue 6's other targets and those of issues 7 and 12, on their one figure:",
+            "",
+            "| target | measured | met? |",
+            "|---|---:|---|",
+        ]
+        for other in OTHER_TARGETS:
+            if isinstance(other, RatioTarget):
+                ratio = other.rate_ratio(self)
+                shown = "-" if ratio is None else f"{ratio:.3f}x"
+                verdict = judgement.verdict(*other.met(self))
+            else:
+                value = other.figure(self)
+                shown = "-" if value is None else f"{value:.3f} {other.unit}"
+                verdict = judgement.verdict(other.met(self))
+            lines.append(f"| {other.text} | {shown} | {verdict} |")
+        return lines
+
+    def _check(self, check: RateCheck) -> str:
+        """The raw reference's rate on one workload, next to its usual rate."""
+        workload = next((w for w in self.workloads if w.key == check.workload), None)
+        title, unit = (workload.title, workload.unit) if workload else (check.workload, "/s")
+        return (
+            f"{title} at {format_value(check.measured, unit)} {unit}, {check.share:.0%} of "
+            f"its usual {format_value(check.usual, unit)}"
+        )
+
+    def _verdict_data(self) -> dict[str, object]:
+        """The judgement and the verdicts, for performance.json."""
+        judgement = self.judgement
+        return {
+            "judged": judgement.judged,
+            "quick": judgement.quick,
+            "start_load": judgement.start_load,
+            "unjudged": self.unjudged(),
+            "reference_shares": {check.workload: check.share for check in judgement.checks},
+            "targets": [
+                {
+                    "target": target.text,
+                    "rate_ratio": target.rate_ratio(self),
+                    "cpu_ratio": target.cpu_ratio(self),
+                    "verdict": judgement.verdict(*target.met(self)).replace("**", ""),
+                }
+                for target in TARGETS
+            ],
+        }
 
     def _server_table(self, workloads: tuple[Workload, ...]) -> list[str]:
         servers = self.servers
@@ -189,18 +278,6 @@ class Report:
             rows.append(f"| {name} | " + " | ".join(cells) + " |")
         return rows
 
-    def _targets_table(self) -> list[str]:
-        rows = ["| target | figure | status |", "|---|---:|---|"]
-        for target in TARGETS:
-            value = target.figure(self)
-            met = target.met(value)
-            status = "not measured" if met is None else ("met" if met else "**missed**")
-            shown = "-" if value is None else f"{value:.2f}" + ("" if target.at_most else "x")
-            if target.at_most and value is not None:
-                shown += " ms"
-            rows.append(f"| {target.text} | {shown} | {status} |")
-        return rows
-
     def _notes(self) -> list[str]:
         share = self.settings.get("pipelined_commands")
         notes = [
@@ -220,7 +297,7 @@ class Report:
     # -- files ----------------------------------------------------------------
 
     def write(self, out_dir: Path) -> None:
-        """Write the chart, the raw figures (performance.json) and the tables (performance.md)."""
+        """Write the raw figures (performance.json) and the tables (performance.md)."""
         (out_dir / "performance.json").write_text(
             json.dumps(
                 {
@@ -234,76 +311,13 @@ class Report:
                     "settings": self.settings,
                     "results": self.results,
                     "notes": self.notes,
+                    "verdicts": self._verdict_data(),
                 },
                 indent=1,
             )
             + "\n"
         )
-        self.chart(out_dir / CHART_NAME)
         _replace_section(out_dir / "performance.md", self.markdown())
-
-    def chart(self, path: Path) -> None:
-        """Draw each workload's ratios to the raw reference, one panel per workload."""
-        import matplotlib  # noqa: PLC0415 - only the report needs it
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-
-        panels = [w for w in self.workloads if w.higher_is_better]
-        rows = -(-(len(panels) + 2) // 4)  # the workloads, Client.request and start()
-        figure, axes = plt.subplots(rows, 4, figsize=(17, 3.75 * rows), constrained_layout=True)
-        flat = list(axes.flat)
-        for axis, workload in zip(flat, panels, strict=False):
-            names = [s for s in self.servers if self.ratio(workload.key, s) is not None]
-            ratios = [self.ratio(workload.key, s) or 0.0 for s in names]
-            self._bars(axis, names, ratios, f"{workload.title} ({workload.unit})")
-        axis = flat[len(panels)]
-        names, ratios = [], []
-        for label, pinned in (("Client.request", False), ("Client.request, pinned", True)):
-            ratio = self.client_ratio(pinned)
-            if ratio is not None:
-                names.append(label)
-                ratios.append(ratio)
-        self._bars(axis, names, ratios, "Client.request vs a raw client")
-        axis = flat[len(panels) + 1]
-        names = [s for s in self.servers if self.median("start_ms", s) is not None]
-        values = [self.median("start_ms", s) or 0.0 for s in names]
-        axis.barh([LABELS.get(s, s) for s in names], values, color=[_colour(s) for s in names])
-        axis.set_xscale("log")
-        axis.invert_yaxis()
-        axis.tick_params(labelsize=8)
-        axis.set_title("start() until listening (ms, lower is better)", fontsize=10)
-        for index, value in enumerate(values):
-            axis.text(value, index, f" {value:.2f}", va="center", fontsize=8)
-        for axis in flat[len(panels) + 2 :]:
-            axis.set_visible(False)
-        figure.suptitle(
-            f"linesock and its peers: ratio to the raw Python reference (log scale; "
-            f"median of {self.settings['repetitions']})\n{self.machine}; {self.python}",
-            fontsize=11,
-        )
-        figure.savefig(path, dpi=90)
-        plt.close(figure)
-
-    @staticmethod
-    def _bars(axis: object, names: list[str], ratios: list[float], title: str) -> None:
-        from matplotlib.axes import Axes  # noqa: PLC0415
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
-
-        assert isinstance(axis, Axes)
-        axis.barh([LABELS.get(s, s) for s in names], ratios, color=[_colour(s) for s in names])
-        axis.set_xscale("log")
-        axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
-        axis.xaxis.set_minor_formatter(NullFormatter())
-        axis.axvline(1.0, color="black", linewidth=0.8)
-        axis.invert_yaxis()
-        axis.set_title(title, fontsize=10)
-        axis.tick_params(labelsize=8)
-        for index, ratio in enumerate(ratios):
-            axis.text(ratio, index, f" {ratio:.2f}x", va="center", fontsize=8)
-        if ratios:
-            axis.set_xlim(min(0.5, min(ratios) / 1.5), max(2.0, max(ratios) * 3))
 
 
 def format_value(value: float, unit: str) -> str:
@@ -321,16 +335,6 @@ def format_value(value: float, unit: str) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def _colour(server: str) -> str:
-    if server == "raw":
-        return "tab:gray"
-    if server.startswith("linesock") or server.startswith("Client"):
-        return "tab:blue"
-    if server == "redis":
-        return "tab:red"
-    return "tab:orange"
-
-
 def _replace_section(path: Path, generated: str) -> None:
     """Put *generated* between the markers of *path* (the whole file if it has none)."""
     block = f"{BEGIN_MARK}\n{generated}{END_MARK}\n"
@@ -341,72 +345,3 @@ def _replace_section(path: Path, generated: str) -> None:
         path.write_text(head + block + ("\n" + tail if tail else ""))
     else:
         path.write_text(block)
-
-
-def _pipelined_over_streams(report: Report) -> float | None:
-    return report.ratio("pipelined", "linesock-threaded", reference="asyncio-streams")
-
-
-def _transcript_over_plain(report: Report) -> float | None:
-    return report.ratio("pipelined", "linesock-transcript", reference="linesock-threaded")
-
-
-def _pyvisa_pair_ms(report: Report) -> float | None:
-    rate = report.median("write_query_pyvisa", "linesock-threaded")
-    return 1000 / rate if rate else None
-
-
-TARGETS: Final = (
-    Target(
-        "pipelined short commands: threaded >= 0.5x raw",
-        lambda r: r.ratio("pipelined", "linesock-threaded"),
-        0.5,
-    ),
-    Target(
-        "pipelined short commands: threaded >= 25x asyncio streams", _pipelined_over_streams, 25
-    ),
-    Target(
-        "pipelined short commands with a transcript: >= 0.5x without (issue 7)",
-        _transcript_over_plain,
-        0.5,
-    ),
-    Target(
-        "pipelined short commands: asyncio on uvloop >= 0.4x raw",
-        lambda r: r.ratio("pipelined", "linesock-uvloop"),
-        0.4,
-    ),
-    Target(
-        "ping-pong, pinned: threaded >= 0.95x raw",
-        lambda r: r.ratio("pingpong_pinned", "linesock-threaded"),
-        0.95,
-    ),
-    Target(
-        "Client.request, pinned: >= 0.9x a raw client", lambda r: r.client_ratio(pinned=True), 0.9
-    ),
-    Target(
-        "write, then query with PyVISA (Nagle on): < 1 ms a pair (threaded; issue 12)",
-        _pyvisa_pair_ms,
-        1.0,
-        at_most=True,
-    ),
-    Target(
-        "64 KiB lines: threaded >= 0.7x raw",
-        lambda r: r.ratio("long_lines", "linesock-threaded"),
-        0.7,
-    ),
-    Target(
-        "session churn: threaded >= 0.9x raw", lambda r: r.ratio("churn", "linesock-threaded"), 0.9
-    ),
-    Target(
-        "start() < 5 ms (threaded)",
-        lambda r: r.median("start_ms", "linesock-threaded"),
-        5.0,
-        at_most=True,
-    ),
-    Target(
-        "start_server() < 5 ms (asyncio)",
-        lambda r: r.median("start_ms", "linesock-asyncio"),
-        5.0,
-        at_most=True,
-    ),
-)

@@ -16,7 +16,6 @@ import contextlib
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from . import workloads
+from . import chart, judging, workloads
+from .baseline import BASELINE_PATH, Baseline
+from .environment import cpu_description, machine_description, peer_versions
 from .processes import ROOT, ServerFailed, ServerProcess, redis_available, spawn
-from .report import Report, Workload
+from .report import CHART_NAME, Report, Workload
 from .servers import PYTHON_SERVERS
 from .workloads import ONELINE, WorkloadError
 
@@ -119,7 +120,7 @@ Measured = tuple[float, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the tables, write them and the chart."""
+    """Run the benchmark, write the tables, verdicts and chart, and print them."""
     parser = argparse.ArgumentParser(prog="./do_bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="3 repetitions of less work: a smoke run (< 1 min)"
@@ -133,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--servers", help="comma-separated subset of servers to run (the raw reference is kept)"
+    )
+    parser.add_argument(
+        "--record-baseline",
+        action="store_true",
+        help="add this run's raw reference rates to the baseline: the usual rates that "
+        "runs of the same kind (full or --quick) are checked against",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, default=BASELINE_PATH, help="default: bench/baseline.json"
     )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -148,11 +158,18 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {REFERENCE, *args.servers.split(",")}
         servers = [name for name in servers if name in wanted]
     command = "./do_bench" + "".join(f" {shlex.quote(arg)}" for arg in (argv or sys.argv[1:]))
-    load_before = os.getloadavg()
+    load_before = judging.start_of_run()
     began = time.monotonic()
     results: Results = {}
     runner = Runner(settings, servers, log_dir, results)
     runner.run()
+    load_after = os.getloadavg()
+    kind = "quick" if args.quick else "full"
+    cpu = cpu_description()
+    baseline = Baseline.read(args.baseline)
+    judgement = judging.judge_run(
+        results, baseline, kind=kind, cpu=cpu, start_load=load_before[0], reference=REFERENCE
+    )
     report = Report(
         workloads=WORKLOADS,
         client_workloads=CLIENT_WORKLOADS,
@@ -161,17 +178,19 @@ def main(argv: list[str] | None = None) -> int:
         servers=servers,
         reference=REFERENCE,
         notes=runner.notes,
-        machine=machine_description(),
+        machine=machine_description(cpu),
         python=f"{platform.python_implementation()} {platform.python_version()}",
         versions=peer_versions(),
         command=command,
         settings=asdict(settings),
-        load=(load_before, os.getloadavg()),
+        load=(load_before, load_after),
         seconds=time.monotonic() - began,
+        judgement=judgement,
     )
-    print(report.markdown())
     report.write(out_dir)
-    print(f"\nwrote {out_dir / 'performance.png'} and the tables in {out_dir}", file=sys.stderr)
+    chart.draw(report, out_dir / CHART_NAME)
+    print(f"\nwrote {out_dir / CHART_NAME} and the tables in {out_dir}", file=sys.stderr)
+    judging.end_of_run(report, baseline if args.record_baseline else None, kind=kind, cpu=cpu)
     return 0
 
 
@@ -460,40 +479,6 @@ class Runner:
         if name not in self._logs:
             self._logs[name] = (self.log_dir / f"{name}.log").open("a")
         return self._logs[name]
-
-
-def machine_description() -> str:
-    """CPU model and count, kernel: what the figures were measured on."""
-    model = "unknown CPU"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        lscpu = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-        for line in lscpu.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
-
-
-def peer_versions() -> dict[str, str]:
-    """The versions of linesock and of the peers it was measured against."""
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    versions = {}
-    for package in ("linesock", "uvloop", "socket-oneline", "twisted"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    if redis_available():
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            text = subprocess.run(
-                ["redis-server", "--version"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout
-            versions["redis-server"] = text.split("v=")[1].split()[0] if "v=" in text else "?"
-    return versions
 
 
 if __name__ == "__main__":
