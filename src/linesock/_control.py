@@ -50,6 +50,7 @@ __all__ = [
     "HELP",
     "STOP_TIMEOUT",
     "ControlPort",
+    "ControlPortError",
     "ControlledServer",
     "check_loopback",
     "control_commands",
@@ -82,6 +83,21 @@ HELP: Final = (
 )
 _OK: Final = "ok"
 _NONE: Final = "none"
+
+
+class ControlPortError(OSError):
+    """The control port cannot listen (its port is taken, say); :attr:`address` says where."""
+
+    def __init__(self, cause: OSError, address: tuple[str, int]) -> None:
+        """The failure *cause* of binding the control port to *address*."""
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        #: The ``(host, port)`` the control port could not listen on.
+        self.address: Final = address
+
+    def __str__(self) -> str:
+        """Say which port, and why."""
+        host, port = self.address
+        return f"cannot open the control port on {host}:{port}: {self.strerror}"
 
 
 class ControlledServer(Protocol):
@@ -306,6 +322,7 @@ class ControlPort:
             allow_remote_shutdown=False,
         )
         self._thread: threading.Thread | None = None
+        self._requested: Final = (host, port)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -318,11 +335,18 @@ class ControlPort:
         return self._server.stats
 
     def start(self) -> None:
-        """Bind, listen and serve on the thread :data:`CONTROL_THREAD`; ``OSError`` if it cannot."""
+        """Bind, listen and serve on the thread :data:`CONTROL_THREAD`.
+
+        Raises:
+            ControlPortError: (an ``OSError``) the port cannot be listened on.
+        """
         if _PREFIX not in logger.filters:
             logger.addFilter(_PREFIX)
-        with _logging_as_control(True):
-            self._server.listen()
+        try:
+            with _logging_as_control(True):
+                self._server.listen()
+        except OSError as exc:
+            raise ControlPortError(exc, self._requested) from exc
         self._thread = threading.Thread(target=self._serve, name=CONTROL_THREAD, daemon=True)
         self._thread.start()
 
