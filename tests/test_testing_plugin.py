@@ -535,3 +535,15 @@ def test_a_running_server_has_faults_kick_and_no_control_port_unless_asked(kind:
             assert client.request("abc") == ["E1"]
             assert client.request("abc") == ["ABC"]
             assert running.faults.describe() == []
+
+
+@pytest.mark.srs("SRS-C12")
+def test_the_docs_fault_example_passes(pytester: pytest.Pytester) -> None:
+    """docs/testing.md's faults and control port example passes against its rig.py."""
+    text = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    [example] = [block for block in blocks if "control_port=0" in block]
+    pytester.makepyfile(rig=blocks[0], test_faults=example)
+    pytester.syspathinsert()
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
