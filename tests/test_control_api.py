@@ -107,10 +107,15 @@ def test_a_control_port_of_your_own_on_a_loopback_host(host: str) -> None:
             assert control.address[0] == host
             assert ask(control.address, "fault silence count 1") == ["ok"]
             assert server.faults.describe() == ["silence count 1"]
+            assert control.stats.sessions == 1
+            assert repr(control) == (
+                f"<linesock.ControlPort {host}:{control.address[1]} running=True>"
+            )
         finally:
             control.stop()
             control.stop()
         assert control.wait(0)
+        assert repr(control) == "<linesock.ControlPort not listening running=False>"
         assert refuses_connections(control.address)
 
 

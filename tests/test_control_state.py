@@ -313,3 +313,14 @@ def test_a_device_files_properties_cannot_be_added_or_removed() -> None:
         del device.state["voltage"]
     assert len(device.state) == 6
     assert repr(device.state).startswith("<linesock.sim.DeviceProperties {'voltage': 0.0,")
+
+
+@pytest.mark.srs("SRS-C07")
+def test_a_handler_that_rebinds_its_state_is_read_anew() -> None:
+    """The state is looked up at each command, so a handler may replace its mapping."""
+    rig = Rig()
+    with served(rig.handle) as (client, control):
+        rig.state = State(volts=9.0, mode="CC")
+        assert control.request("state") == ["volts 9.0", "mode CC"]
+        assert control.request("set volts 1") == ["ok"]
+        assert client.request("volts") == ["1.0"]

@@ -35,12 +35,12 @@ import ipaddress
 import logging
 import threading
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
 from ._faults import Faults, parse_fault
 from ._routing import CommandError, Commands
-from ._state import find_state, set_value, show_value
+from ._state import ExposedState, find_state, set_value, show_value
 
 if TYPE_CHECKING:
     from ._server import Server
@@ -227,9 +227,13 @@ class _StateCommands:
     """``state``, ``get``, ``set`` and ``reset``, on what the main server's handler exposes."""
 
     def __init__(self, server: ControlledServer) -> None:
-        """Find the state and the reset of *server*'s handler (docs/control.md)."""
+        """Act on what *server*'s handler exposes (docs/control.md)."""
         self._server: Final = server
-        self._exposed: Final = find_state(server.handler)
+
+    @property
+    def _exposed(self) -> ExposedState:
+        """The handler's state and reset, looked up anew: a handler may rebind its ``state``."""
+        return find_state(self._server.handler)
 
     def register(self, commands: Commands) -> None:
         """Add the four commands to *commands*."""
@@ -312,7 +316,7 @@ class ControlPort:
 
         check_loopback(host)
         config = server.config
-        self.handler: Final[Any] = control_commands(server)
+        self.handler: Final = control_commands(server)
         self._server: Final[Server] = Server(
             self._handle,
             host,
@@ -371,7 +375,9 @@ class ControlPort:
 
     def __repr__(self) -> str:
         """Show where the control port listens."""
-        return f"<linesock ControlPort {self._server!r}>"
+        running = self._server.is_running
+        where = "{}:{}".format(*self.address) if running else "not listening"
+        return f"<linesock.ControlPort {where} running={running}>"
 
 
 def start_control_port(server: ControlledServer, main_host: str) -> ControlPort | None:
