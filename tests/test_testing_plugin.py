@@ -485,7 +485,7 @@ def test_stopping_in_the_test_is_allowed(
 def test_faults_kick_and_the_control_port_in_a_test_file(rig: pytest.Pytester) -> None:
     """A test injects through linesock_server.faults or its control port; the next sees none."""
     rig.makepyfile(
-        test_faults="""
+        test_plugin_faults="""
         import pytest
         import linesock
         import rig
@@ -543,7 +543,7 @@ def test_the_docs_fault_example_passes(pytester: pytest.Pytester) -> None:
     text = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     [example] = [block for block in blocks if "control_port=0" in block]
-    pytester.makepyfile(rig=blocks[0], test_faults=example)
+    pytester.makepyfile(rig=blocks[0], test_plugin_fault_docs=example)
     pytester.syspathinsert()
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
