@@ -52,6 +52,8 @@ class RunningServer:
     """CPU time the server's serving thread (or process) has used so far."""
     stats: ServerStats | None = None
     """The server's counters, for in-process front ends."""
+    control_port: int | None = None
+    """The port of the server's control port (option ``control_port``), or None without one."""
     rss_bytes: Callable[[], int] = field(default=lambda: rss_bytes(Path("/proc/self/status")))
     """Resident memory of the process the server runs in."""
     fd_count: Callable[[], int] = field(default=lambda: len(os.listdir("/proc/self/fd")))
@@ -113,6 +115,7 @@ def start_threaded(handler_name: str, **options: Any) -> RunningServer:
         front_end="threaded",
         host="127.0.0.1",
         port=server.port,
+        control_port=control_port_of(server),
         stop=lambda: server.stop(timeout=START_TIMEOUT),
         wait_stopped=lambda timeout: wait_until(lambda: not server.is_running, timeout),
         cpu_seconds=lambda: thread_cpu_seconds(serving),
@@ -130,7 +133,7 @@ def _new_thread(start: Callable[[], object]) -> int:
     """
     before = set(threading.enumerate())
     start()
-    helpers = ("linesock-gate", "linesock-closer")
+    helpers = ("linesock-gate", "linesock-closer", "linesock-control")
     started = [
         thread
         for thread in threading.enumerate()
@@ -140,6 +143,12 @@ def _new_thread(start: Callable[[], object]) -> int:
     native_id = started[0].native_id
     assert native_id is not None
     return native_id
+
+
+def control_port_of(server: Server | AsyncServer) -> int | None:
+    """The port of *server*'s control port, or None without one."""
+    address = server.control_address
+    return None if address is None else address[1]
 
 
 def start_asyncio(handler_name: str, **options: Any) -> RunningServer:
@@ -183,6 +192,7 @@ def start_asyncio_on(
         front_end=front_end,
         host=server.address[0],
         port=server.port,
+        control_port=control_port_of(server),
         stop=lambda: loop_thread.stop(server.close, START_TIMEOUT),
         wait_stopped=loop_thread.finished.wait,
         cpu_seconds=lambda: thread_cpu_seconds(native_id),
@@ -206,6 +216,7 @@ _CLI_FLAGS: dict[str, str] = {
     "tls_handshake_timeout": "--tls-handshake-timeout",
     "busy": "--busy",
     "max_wait": "--max-wait",
+    "control_port": "--control-port",
 }
 
 
@@ -249,7 +260,11 @@ def start_cli(handler_name: str, **options: Any) -> RunningServer:
         if token_directory is not None:
             token_directory.cleanup()
     match = re.search(r"listening on (\S+):(\d+)$", line.strip())
-    if match is None:
+    control = None
+    if match is not None and "control_port" in options:
+        # The control line comes right after the listening line.
+        control = re.search(r"^linesock: control on \S+:(\d+)$", _read_listening_line(process))
+    if match is None or ("control_port" in options and control is None):
         process.kill()
         _, err = process.communicate(timeout=START_TIMEOUT)
         raise AssertionError(f"linesock serve did not start: {line!r} {err}")
@@ -257,6 +272,7 @@ def start_cli(handler_name: str, **options: Any) -> RunningServer:
         front_end="cli",
         host=match[1],
         port=int(match[2]),
+        control_port=None if control is None else int(control[1]),
         stop=lambda: _stop_process(process, running),
         wait_stopped=lambda timeout: _wait_process(process, running, timeout),
         cpu_seconds=lambda: _cpu_from_stat(Path(f"/proc/{process.pid}/stat")),

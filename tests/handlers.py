@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from linesock import Answer
+from linesock import Answer, Commands
 
 #: What the raising verbs raise.
 RAISED: dict[str, type[BaseException]] = {
@@ -39,6 +39,23 @@ RAISED: dict[str, type[BaseException]] = {
 def _stream(count: int) -> Iterator[str]:
     for number in range(1, count + 1):
         yield f"s{number}"
+
+
+#: ``settings``: a handler with state for the control port (tests/test_control*.py):
+#: ``volts`` answers the state's volts, ``label`` its label; ``reset`` restores them.
+settings = Commands(state={"volts": 0.0, "output": False, "label": "bench 1"})
+
+
+@settings.command()
+def volts() -> str:
+    """The volts the state holds."""
+    return repr(settings.state["volts"])
+
+
+@settings.command()
+def label() -> str:
+    """The label the state holds."""
+    return str(settings.state["label"])
 
 
 def protocol_handler(command: str) -> Answer:

@@ -476,3 +476,74 @@ def test_stopping_in_the_test_is_allowed(
     """A test may stop the server itself; the fixture's teardown then does nothing more."""
     linesock_server.stop()
     assert port_is_released(linesock_server.port)
+
+
+# -- faults and the control port ---------------------------------------------------
+
+
+@pytest.mark.srs("SRS-C12")
+def test_faults_kick_and_the_control_port_in_a_test_file(rig: pytest.Pytester) -> None:
+    """A test injects through linesock_server.faults or its control port; the next sees none."""
+    rig.makepyfile(
+        test_plugin_faults="""
+        import pytest
+        import linesock
+        import rig
+
+        pytestmark = pytest.mark.linesock(handler=rig.commands, control_port=0)
+        left = []
+
+        def test_inject_and_leave_it(linesock_client, linesock_server):
+            linesock_server.faults.error("E1", match="get *")
+            assert linesock_client.request("get 1") == ["E1"]
+            left.append(linesock_server.faults)
+
+        def test_the_next_test_sees_none(linesock_client, linesock_server):
+            assert len(left[0]) == 0  # cleared when the test that set it ended
+            assert linesock_server.faults.describe() == []
+            assert linesock_client.request("get 1") == ["0"]
+
+        def test_through_the_control_port(linesock_client, linesock_server):
+            host, port = linesock_server.control_address
+            assert (host, port) == ("127.0.0.1", linesock_server.control_port)
+            with linesock.Client(host, port) as control:
+                assert control.request("fault error E2 count 1 match 'get *'") == ["ok"]
+            assert linesock_client.request("get 1") == ["E2"]
+            assert linesock_client.request("get 1") == ["0"]
+
+        @pytest.mark.parametrize("linesock_server_kind", ["threaded", "asyncio"])
+        def test_kick(linesock_client, linesock_server):
+            assert linesock_server.kick()
+            with pytest.raises(ConnectionError):
+                linesock_client.request("get 1")
+        """
+    )
+    result = rig.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+
+
+@pytest.mark.srs("SRS-C12")
+@pytest.mark.parametrize("kind", ["threaded", "asyncio"])
+def test_a_running_server_has_faults_kick_and_no_control_port_unless_asked(kind: Any) -> None:
+    """start_test_server's RunningServer carries the server's own faults; control_port is None."""
+    with start_server(str.upper, kind) as running:
+        assert running.control_address is None
+        assert running.control_port is None
+        assert not running.kick()
+        running.faults.error("E1", count=1, match="abc")
+        with running.connect() as client:
+            assert client.request("abc") == ["E1"]
+            assert client.request("abc") == ["ABC"]
+            assert running.faults.describe() == []
+
+
+@pytest.mark.srs("SRS-C12")
+def test_the_docs_fault_example_passes(pytester: pytest.Pytester) -> None:
+    """docs/testing.md's faults and control port example passes against its rig.py."""
+    text = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    [example] = [block for block in blocks if "control_port=0" in block]
+    pytester.makepyfile(rig=blocks[0], test_plugin_fault_docs=example)
+    pytester.syspathinsert()
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -19,6 +19,10 @@ The public surface:
   lines (``transcript=`` on either server), and :func:`replay`, which sends
   a transcript's commands to a server and reports the answers that differ
   (see docs/transcripts.md).
+* :class:`ControlPort`: the loopback-only control port (``control_port=``
+  on either server, docs/control.md) that injects :class:`Faults`, kicks
+  the client and reads and sets what the handler exposes, such as a
+  :class:`State`.
 * :class:`LineFramer` and :class:`Session`: the sans-IO protocol core every
   front end drives, and :class:`ClientConnection` its client-side twin, for
   those who build their own transport.
@@ -42,6 +46,7 @@ from ._config import (
     ServerConfig,
     ServerStats,
 )
+from ._control import ControlPort
 from ._credentials import create_client_ssl_context, create_server_ssl_context, read_token
 from ._errors import (
     AnswerLimitError,
@@ -59,6 +64,7 @@ from ._protocol import OUTPUT_CHUNK, Session, SessionObserver
 from ._replay import AnswerDifference, ReplayReport, replay
 from ._routing import CommandError, Commands
 from ._server import Server
+from ._state import State
 from ._transcript import Transcript, read_transcript
 from ._version import __version__
 from ._wire import Closing, EndReason
@@ -88,6 +94,7 @@ __all__ = [
     "Closing",
     "CommandError",
     "Commands",
+    "ControlPort",
     "EndReason",
     "Fault",
     "FaultKind",
@@ -110,6 +117,7 @@ __all__ = [
     "ServerStats",
     "Session",
     "SessionObserver",
+    "State",
     "Transcript",
     "TranscriptError",
     "__version__",

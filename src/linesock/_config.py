@@ -59,6 +59,9 @@ DEFAULT_AUTH_TIMEOUT: Final = 10.0
 #: How long a TLS client may take to complete its handshake, unless told.
 DEFAULT_TLS_HANDSHAKE_TIMEOUT: Final = 5.0
 
+# The highest TCP port number.
+_MAX_PORT: Final = 65535
+
 #: The user's command handler: called with each command, returns its answer
 #: (or a ``concurrent.futures.Future`` / awaitable whose result is the answer).
 Handler: TypeAlias = Callable[[str], object]
@@ -141,6 +144,10 @@ class ServerConfig:
             refused or expired client's commands ever runs.
         log_commands: log each command and its answers (INFO, escaped and
             cut short; never a token), like Redis's MONITOR.
+        control_port: open a control port on this port (0: one the OS
+            chooses) beside the server, on loopback only: a second Oneline
+            port that injects faults, kicks the client, reads the counters
+            and the handler's state (docs/control.md); ``None``: none.
     """
 
     encoding: str = "utf-8"
@@ -161,6 +168,7 @@ class ServerConfig:
     busy: Literal["queue", "refuse"] = "queue"
     max_wait: float | None = None
     log_commands: bool = False
+    control_port: int | None = None
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work, with the reason."""
@@ -175,6 +183,9 @@ class ServerConfig:
         if self.backlog < 1:
             raise ValueError("backlog must be at least 1")
         _check_token(self.token)
+        port = self.control_port
+        if port is not None and (type(port) is not int or not 0 <= port <= _MAX_PORT):
+            raise ValueError(f"control_port must be a port from 0 to {_MAX_PORT} or None")
 
     @property
     def handshake_deadline(self) -> float:

@@ -40,7 +40,7 @@ import re
 import shlex
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar, overload
 
 from ._routing_types import (
@@ -49,6 +49,7 @@ from ._routing_types import (
     optional_of,
     read_parameter,
 )
+from ._state import State
 
 __all__ = ["CommandError", "Commands"]
 
@@ -260,12 +261,23 @@ class Commands:
     A built-in ``help`` lists the commands (``help NAME`` shows one);
     registering your own ``help`` replaces it.  docs/routing.md lists every
     error line.
+
+    ``Commands(state={"volts": 0.0})`` gives the commands a :attr:`state`
+    that the control port reads and sets, and :meth:`reset` restores
+    (docs/control.md).
     """
 
-    def __init__(self) -> None:
-        """Start with no commands but the built-in ``help``."""
+    def __init__(self, *, state: Mapping[str, Any] | None = None) -> None:
+        """Start with no commands but the built-in ``help``, and *state* (default: none)."""
         self._builtin_help: Final = _Command("help", self._help)
         self._commands: dict[str, _Command] = {"help": self._builtin_help}
+        #: What the control port reads and sets (``state``, ``get``, ``set``); the
+        #: command functions read and change it too.
+        self.state: Final = State(state or {})
+
+    def reset(self) -> None:
+        """Restore :attr:`state` to the values it was made with (the control port's ``reset``)."""
+        self.state.reset()
 
     @overload
     def command(self, name: _Function, /) -> _Function: ...

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from ._closer import LingeringCloser
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from ._control import ControlPort, start_control_port
 from ._faults import Faults
 from ._gate import ThreadedGate
 from ._lifecycle import ServedSession, ServerCore
@@ -96,6 +97,7 @@ class Server:
         # time): no 256 KiB allocation, nor its page faults, per client.
         self._buffer = bytearray(READ_SIZE)
         self._closer = LingeringCloser()
+        self._control: ControlPort | None = None
 
     # -- what callers use -------------------------------------------------
 
@@ -110,6 +112,14 @@ class Server:
         if self._address is None:
             raise RuntimeError("the server is not listening yet; call start() or listen()")
         return self._address
+
+    @property
+    def control_address(self) -> tuple[str, int] | None:
+        """The ``(host, port)`` of the control port (``control_port``); None without one.
+
+        Set once the server listens; see docs/control.md.
+        """
+        return None if self._control is None else self._control.address
 
     @property
     def is_running(self) -> bool:
@@ -165,6 +175,12 @@ class Server:
             )[0]
             listener = create_listener(sockaddr, family, self.config.backlog)
         except BaseException:
+            self._core.close()
+            raise
+        try:
+            self._control = start_control_port(self, listener.getsockname()[0])
+        except BaseException:
+            listener.close()
             self._core.close()
             raise
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -389,6 +405,8 @@ class Server:
             for sock in (self._listener, self._wake_reader, self._wake_writer):
                 if sock is not None:
                     sock.close()
+        if self._control is not None:
+            self._control.stop()
         self._closer.shutdown()
         self._core.close()
         logger.info("stopped listening")

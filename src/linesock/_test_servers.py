@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from . import aio
 from ._client import Client
 from ._config import Handler, ServerConfig, ServerStats
+from ._faults import Faults
 from ._server import Server
 from .sim import SimulatedDevice
 
@@ -44,9 +45,11 @@ class RunningServer:
 
     Use :attr:`port` (or :attr:`address`) to connect, :meth:`connect` for a
     connected :class:`~linesock.Client`, :attr:`stats` for the server's
-    counters and :meth:`stop` to stop it before the test ends (the fixtures
-    stop it anyway).  ``with start_test_server(...) as running:`` stops it at the
-    end of the block.
+    counters, :attr:`faults` to inject faults into the served session,
+    :meth:`kick` to end it, :attr:`control_port` (with the ``control_port``
+    option) for its control port, and :meth:`stop` to stop it before the
+    test ends (the fixtures stop it anyway).  ``with start_test_server(...)
+    as running:`` stops it at the end of the block.
     """
 
     def __init__(
@@ -58,11 +61,20 @@ class RunningServer:
         stop: Callable[[float], bool],
         *,
         config: ServerConfig | None = None,
+        faults: Faults | None = None,
+        kick: Callable[[], bool] | None = None,
+        control_address: tuple[str, int] | None = None,
     ) -> None:
         """Describe a server already listening; *stop* stops it, True if it stopped in time."""
         self.kind: Final = kind
         self.address: Final = address
         self.stats: Final = stats
+        #: The faults injected into the served session (``server.faults``);
+        #: the fixtures clear them when the test ends.
+        self.faults: Final = Faults() if faults is None else faults
+        #: Where the control port listens (the ``control_port`` option); None without one.
+        self.control_address: Final = control_address
+        self._kick = kick
         #: The server's settings (its terminators, say); the defaults if not given.
         self.config: Final = ServerConfig() if config is None else config
         self._token = token
@@ -79,6 +91,15 @@ class RunningServer:
     def port(self) -> int:
         """The port the server listens on."""
         return self.address[1]
+
+    @property
+    def control_port(self) -> int | None:
+        """The port of the control port (the ``control_port`` option, 0 for a free one), or None."""
+        return None if self.control_address is None else self.control_address[1]
+
+    def kick(self) -> bool:
+        """End the served client's session now (a plain close); False if none is served."""
+        return self._kick is not None and self._kick()
 
     @property
     def is_stopped(self) -> bool:
@@ -170,7 +191,15 @@ def _start_threaded(handler: Handler, host: str, options: dict[str, Any]) -> Run
         return not server.is_running
 
     return RunningServer(
-        "threaded", server.address, server.stats, server.config.token, stop, config=server.config
+        "threaded",
+        server.address,
+        server.stats,
+        server.config.token,
+        stop,
+        config=server.config,
+        faults=server.faults,
+        kick=server.kick,
+        control_address=server.control_address,
     )
 
 
@@ -211,7 +240,15 @@ def _start_asyncio(handler: Handler, host: str, options: dict[str, Any]) -> Runn
         return _end_loop(loop, thread, timeout)
 
     return RunningServer(
-        "asyncio", server.address, server.stats, server.config.token, stop, config=server.config
+        "asyncio",
+        server.address,
+        server.stats,
+        server.config.token,
+        stop,
+        config=server.config,
+        faults=server.faults,
+        kick=server.kick,
+        control_address=server.control_address,
     )
 
 

@@ -30,7 +30,10 @@ The fixtures (all function-scoped):
   :class:`linesock.ServerConfig` field): the marker's other keywords, else
   none.
 * ``linesock_server``: a :class:`RunningServer` serving the handler on a free
-  port of 127.0.0.1.
+  port of 127.0.0.1: ``linesock_server.faults`` injects faults into the
+  served session (docs/faults.md), ``linesock_server.kick()`` ends it, and
+  with the option ``control_port=0`` ``linesock_server.control_port`` is its
+  control port (docs/control.md).
 * ``linesock_client``: a :class:`linesock.Client` connected to it (it sends
   the ``token`` option, if any, for you).
 * ``linesock_serve``: a factory, ``linesock_serve(handler, kind=None,
@@ -46,11 +49,12 @@ terminators, as :func:`start_test_server` does for any
 :class:`~linesock.sim.SimulatedDevice`.
 
 Every server a test started is stopped when the test ends, whether it passed
-or failed: the listening port is closed and the serving thread (or event loop
-thread) has ended before the next test runs.  A server that does not stop
-within ``STOP_TIMEOUT`` (a handler blocked forever) makes the teardown fail
-with an error that says so.  :func:`start_test_server` does the same outside
-pytest's fixtures.  docs/testing.md has a complete example.
+or failed, its faults cleared first: the listening port is closed and the
+serving thread (or event loop thread) has ended before the next test runs.
+A server that does not stop within ``STOP_TIMEOUT`` (a handler blocked
+forever) makes the teardown fail with an error that says so.
+:func:`start_test_server` does the same outside pytest's fixtures.
+docs/testing.md has a complete example.
 """
 
 from __future__ import annotations
@@ -215,6 +219,7 @@ def linesock_serve(linesock_server_kind: ServerKind) -> Iterator[ServeFactory]:
     yield serve
     failures: list[RuntimeError] = []
     for running in reversed(started):
+        running.faults.clear()  # no fault outlives its test, whatever the server's scope
         try:
             running.stop()
         except RuntimeError as exc:

@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from .._closer import LingeringCloser
 from .._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
+from .._control import STOP_TIMEOUT, ControlPort, start_control_port
 from .._faults import Faults
 from .._gate import turn_away
 from .._lifecycle import ServedSession, ServerCore
@@ -104,6 +105,7 @@ class AsyncServer:
         self._closed = False
         self._stopped = self._loop.create_future()
         self._serving_forever = False
+        self._control: ControlPort | None = None
 
     @property
     def port(self) -> int:
@@ -116,6 +118,14 @@ class AsyncServer:
         if self._address is None:
             raise RuntimeError("the server is not listening; create it with start_server()")
         return self._address
+
+    @property
+    def control_address(self) -> tuple[str, int] | None:
+        """The ``(host, port)`` of the control port (``control_port``); None without one.
+
+        Set once the server listens; see docs/control.md.
+        """
+        return None if self._control is None else self._control.address
 
     def reopen_transcript(self) -> None:
         """Reopen the transcript at its path (after a logrotate-style rename; on SIGHUP).
@@ -205,6 +215,9 @@ class AsyncServer:
         """Wait until the server is closed, its listener and current connection released."""
         if self._accept_task is not None:
             await asyncio.wait({self._accept_task})
+        if self._control is not None and not self._control.wait(0):
+            # The control port is a threaded server: wait for it off the loop.
+            await self._loop.run_in_executor(None, self._control.wait, STOP_TIMEOUT)
 
     async def __aenter__(self) -> AsyncServer:
         """Return the server, already serving."""
@@ -261,6 +274,11 @@ class AsyncServer:
         family, _, _, _, sockaddr = infos[0]
         listener = create_listener(sockaddr, family, self.config.backlog)
         bound_host, bound_port = listener.getsockname()[:2]
+        try:
+            self._control = start_control_port(self, bound_host)
+        except BaseException:
+            listener.close()
+            raise
         self._address = (bound_host, bound_port)
         logger.info("listening on %s:%d", bound_host, bound_port)
         warn_if_exposed(bound_host, self.config)
@@ -272,6 +290,8 @@ class AsyncServer:
     def _stop_listening(self, listener: socket.socket) -> None:
         """Close the listener once the accept loop is over; serve_forever then returns."""
         listener.close()
+        if self._control is not None:
+            self._control.stop(timeout=0)  # on the loop: wait_closed waits for it
         self._closer.shutdown(wait=False)  # on the loop: never block it
         self._core.close()
         logger.info("stopped listening")

@@ -32,6 +32,7 @@ from typing import Final
 
 from .. import Handler, Server, ServerStats
 from .._config import DEFAULT_HOST, DEFAULT_PORT
+from .._control import ControlPortError
 from .._errors import TranscriptError
 from .._importer import HandlerImportError, import_handler
 from ._loops import EVENT_LOOPS, event_loop_factory, run_on_new_loop
@@ -220,11 +221,18 @@ def _run_device_file(settings: ServeSettings, options: dict[str, object]) -> int
             "on threaded servers)",
             EXIT_USAGE,
         )
+    if len(served) > 1 and options.get("control_port") not in (None, 0):
+        raise CommandFailed(
+            "--control-port with several devices: give 0 (each device gets a control port "
+            "of its own) or serve one of them with --device",
+            EXIT_USAGE,
+        )
     with _logging_to_stderr(logging_level(settings, options)):
         group = _listen_all(served, settings.host, options)
         with ThreadedSignalStopper(group) as stopper:
             for server, device in zip(group.servers, served, strict=True):
                 _announce(server.address, device.label)
+                _announce_control(server.control_address, device.label)
             stopper.serve_forever()
         for server, device in zip(group.servers, served, strict=True):
             logger.info("stopped (device %s); %s", device.label, _describe_stats(server.stats))
@@ -273,6 +281,7 @@ def _serve_threaded(
     with ThreadedSignalStopper(server) as stopper:
         listen_or_fail(server, host, port)
         _announce(server.address)
+        _announce_control(server.control_address)
         stopper.serve_forever()
     return server.stats, server.handler_exit
 
@@ -287,6 +296,7 @@ async def _serve_on_event_loop(
         with reporting_start_failures(host, port):
             server = await start_server(handler, host, port, **options)
         _announce(server.address)
+        _announce_control(server.control_address)
         stopper.serve(server)
         await server.serve_forever()
     return server.stats, server.handler_exit
@@ -298,6 +308,13 @@ def _announce(address: tuple[str, int], device: str | None = None) -> None:
     print(f"linesock: listening on {format_address(*address)}{named}", flush=True)
 
 
+def _announce_control(address: tuple[str, int] | None, device: str | None = None) -> None:
+    """Print where the control port listens, if there is one (naming the device)."""
+    if address is not None:
+        named = "" if device is None else f" (device {device})"
+        print(f"linesock: control on {format_address(*address)}{named}", flush=True)
+
+
 @contextlib.contextmanager
 def reporting_start_failures(host: str, port: int) -> Iterator[None]:
     """Turn a failure to configure or start a server on *host*:*port* into a one-line one."""
@@ -307,6 +324,11 @@ def reporting_start_failures(host: str, port: int) -> Iterator[None]:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     except TranscriptError as exc:  # its message names the file
         raise CommandFailed(str(exc)) from None
+    except ControlPortError as exc:
+        raise CommandFailed(
+            f"cannot open the control port on {format_address(*exc.address)}: "
+            f"{os_error_reason(exc)}"
+        ) from None
     except OSError as exc:
         raise CommandFailed(
             f"cannot listen on {format_address(host, port)}: {os_error_reason(exc)}"

@@ -25,6 +25,7 @@ from .._framing import DEFAULT_MAX_LINE_BYTES
 from ._options import (
     add_token_option,
     check_certificate_pair,
+    port_number,
     positive_int,
     seconds,
     seconds_or_none,
@@ -140,6 +141,16 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="append every session (commands, answers, events; never the token) to FILE "
         "as JSON lines, for 'linesock replay' (default: no transcript)",
+    )
+    group.add_argument(
+        "--control-port",
+        dest="control_port",
+        type=port_number,
+        default=argparse.SUPPRESS,
+        metavar="PORT",
+        help="open a control port on loopback, printed as 'linesock: control on HOST:PORT' "
+        "(0 lets the OS choose): inject faults, kick the client, read the counters and "
+        "the handler's state; see docs/control.md (default: none)",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
+from .._faults import Faults
 from .._framing import InvalidLine
 from .._server import Server
 from ._endpoint import (
@@ -110,6 +111,23 @@ class OnelineServer(OnelineEndpoint):
             self._ip_port = server.port
         self._log(f"listening on {host}:{server.port}")
         return True
+
+    @property
+    def faults(self) -> Faults:
+        """The faults of the running server (see :class:`linesock.Faults`); a new one per start.
+
+        Raises:
+            RuntimeError: the server was never started.
+        """
+        server = self._server
+        if server is None:
+            raise RuntimeError("the server was never started: start() it first")
+        return server.faults
+
+    def kick(self) -> bool:
+        """End the connected client's session now (a plain close); False if none is connected."""
+        server = self._server
+        return server is not None and server.kick()
 
     def send(self, rsp: str) -> None:
         """Send *rsp* as one line to the connected client; safe from any thread.

@@ -22,9 +22,10 @@ joins response message units, and a line without a query answers nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
 
+from .._state import State
 from ._answers import quote
 from ._data import split_outside_quotes
 from ._errors import DEFAULT_ERROR_QUEUE_DEPTH, SCPIError
@@ -80,6 +81,10 @@ class Instrument:
     ``*OPT?``) and ``SYSTem:ERRor[:NEXT]?``, ``SYSTem:ERRor:COUNt?``,
     ``SYSTem:ERRor:ALL?`` and ``SYSTem:VERSion?`` are built in.
     docs/instruments.md describes all of it.
+
+    ``Instrument(..., state={"volts": 0.0})`` gives the functions a
+    :attr:`state` to keep their settings in, which the control port reads
+    and sets and ``*RST`` restores (docs/control.md).
     """
 
     def __init__(
@@ -87,12 +92,18 @@ class Instrument:
         identity: str = "linesock,Instrument,0,1.0",
         *,
         error_queue_depth: int = DEFAULT_ERROR_QUEUE_DEPTH,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
-        """An instrument that answers ``*IDN?`` with *identity*; its error queue is that deep."""
+        """An instrument that answers ``*IDN?`` with *identity*; its error queue is that deep.
+
+        *state* is the instrument's settings as ``*RST`` leaves them (default: none).
+        """
         if not isinstance(identity, str) or "\n" in identity or "\r" in identity:
             raise ValueError(f"the identity is one line of text, not {identity!r}")
         #: What ``*IDN?`` answers: maker, model, serial number, firmware.
         self.identity = identity
+        #: The settings the control port reads and sets; ``*RST`` restores the first ones.
+        self.state: Final = State(state or {})
         self._status: Final = StatusRegisters(error_queue_depth)
         self._tree: Final = HeaderTree()
         self._common: dict[str, Entry] = {}
@@ -214,11 +225,12 @@ class Instrument:
     # -- what the built-in commands do, for tests and fixtures too ---------------
 
     def reset(self) -> None:
-        """What ``*RST`` does: run the functions registered with :meth:`on_reset`.
+        """What ``*RST`` does: restore :attr:`state`, then run the :meth:`on_reset` functions.
 
         The status registers and the error queue are left as they are (that
-        is ``*CLS``, :meth:`clear_status`).
+        is ``*CLS``, :meth:`clear_status`).  The control port's ``reset`` calls it.
         """
+        self.state.reset()
         for hook in self._reset_hooks:
             hook()
 

@@ -23,13 +23,15 @@ it.  The public surface:
 * :func:`load_device` and :class:`DeviceFile`: read a file (its devices,
   its ``TCPIP SOCKET`` resources as :class:`SocketResource`) and make a
   :class:`SimulatedDevice`, a handler with the :class:`Terminators` of the
-  device's ``eom`` and a :meth:`~SimulatedDevice.reset`.
+  device's ``eom``, a :meth:`~SimulatedDevice.reset`, and its properties as
+  :attr:`~SimulatedDevice.state` (:class:`DeviceProperties`), which the
+  control port reads and sets (docs/control.md).
 * :class:`DeviceFileError` and :class:`SimulatorNotInstalledError`.
 
 See docs/instruments.md, "Serving a pyvisa-sim device file".
 """
 
-from ._device import RESET_COMMAND, SimulatedDevice, Terminators
+from ._device import RESET_COMMAND, DeviceProperties, SimulatedDevice, Terminators
 from ._loading import (
     INSTALL_HINT,
     SOCKET_EOM,
@@ -46,6 +48,7 @@ __all__ = [
     "SOCKET_EOM",
     "DeviceFile",
     "DeviceFileError",
+    "DeviceProperties",
     "SimulatedDevice",
     "SimulatorNotInstalledError",
     "SocketResource",

@@ -31,17 +31,22 @@ anew (properties, channels, status registers and error queues), and a
 ``*RST`` the file defines as a dialogue does the same after answering it,
 but keeps the status registers and the error queues, as IEEE 488.2 says of
 ``*RST`` (pyvisa-sim itself only answers it).
+
+:attr:`SimulatedDevice.state` exposes the device's properties (not its
+channels') to the control port: read with each property's current value,
+set through pyvisa-sim's own ``set_value``, so a setting its specs refuse
+is refused there too, with pyvisa-sim's message.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
-__all__ = ["RESET_COMMAND", "SimulatedDevice", "Terminators"]
+__all__ = ["RESET_COMMAND", "DeviceProperties", "SimulatedDevice", "Terminators"]
 
 logger: Final = logging.getLogger("linesock")
 
@@ -114,6 +119,11 @@ class SimulatedDevice:
             "answer_terminator": self.terminators.answer_terminator,
         }
 
+    @property
+    def state(self) -> DeviceProperties:
+        """The device's properties by name, read and set as the control port does."""
+        return DeviceProperties(self)
+
     def reset(self) -> None:
         """Return to the file's state: every property, channel, register and queue."""
         fresh = self._build()
@@ -172,3 +182,49 @@ class SimulatedDevice:
         fresh._error_map = old._error_map
         fresh._error_queues = old._error_queues
         self._device = fresh
+
+
+class DeviceProperties(MutableMapping[str, Any]):
+    """The properties of a :class:`SimulatedDevice` (its file's ``properties:``), by name.
+
+    A value reads as pyvisa-sim holds it (a float, an int or a str, by the
+    property's specs); one set is checked by its specs (``ValueError`` with
+    pyvisa-sim's message).  Properties cannot be added or removed.  Each
+    access takes the device's lock, and follows it through a reset.
+    """
+
+    def __init__(self, device: SimulatedDevice) -> None:
+        """The properties of *device*."""
+        self._device: Final = device
+
+    def __getitem__(self, name: str) -> Any:
+        """The current value of the property *name*."""
+        device = self._device
+        with device._lock:
+            return device._device._properties[name].get_value()
+
+    def __setitem__(self, name: str, value: object) -> None:
+        """Set the property *name*, as the device's setter would (``KeyError`` if there is none)."""
+        device = self._device
+        with device._lock:
+            device._device._properties[name].set_value(str(value))
+
+    def __delitem__(self, name: str) -> None:
+        """Refuse: a device file's properties cannot be removed."""
+        raise TypeError(f"the property {name!r} of a device file cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        """The property names, in the file's order (a snapshot)."""
+        device = self._device
+        with device._lock:
+            return iter(list(device._device._properties))
+
+    def __len__(self) -> int:
+        """How many properties the device has."""
+        device = self._device
+        with device._lock:
+            return len(device._device._properties)
+
+    def __repr__(self) -> str:
+        """The properties and their values."""
+        return f"<linesock.sim.DeviceProperties {dict(self.items())!r}>"
