@@ -134,7 +134,7 @@ def ipv6_loopback_available() -> bool:
 # -- serve --control-port -------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 def test_the_flag_is_the_control_port_server_option() -> None:
     """``--control-port P`` reaches the server as ``control_port``; a bad port is a usage error."""
     parser = cli.build_parser()
@@ -145,7 +145,7 @@ def test_the_flag_is_the_control_port_server_option() -> None:
     assert "--control-port: 65536 is not between 0 and 65535" in refused.stderr
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 @pytest.mark.parametrize(
     "loop", [[], ["--loop", "asyncio"], ["--loop", "uvloop"]], ids=["threaded", "asyncio", "uvloop"]
 )
@@ -169,7 +169,7 @@ def test_serve_prints_the_control_line_right_after_the_listening_line(loop: list
         connect(port).close()
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 @pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback here")
 def test_beside_an_ipv6_server_the_control_port_is_on_ipv6_loopback() -> None:
     """``--host ::1``: the control line shows ``[::1]:PORT``."""
@@ -181,7 +181,7 @@ def test_beside_an_ipv6_server_the_control_port_is_on_ipv6_loopback() -> None:
             assert read_exactly(sock, 3) == b"ok\n"
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 def test_a_control_port_in_use_exits_1_naming_it() -> None:
     """The control port's own address and reason, not the main one's; nothing is left serving."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
@@ -198,7 +198,7 @@ def test_a_control_port_in_use_exits_1_naming_it() -> None:
 # -- send, shell, nc --------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 def test_send_drives_the_control_port_one_quoted_command_per_argument() -> None:
     """Each argument is one control line: quote the whole command, and a TEXT inside it."""
     with serving("handlers:protocol_handler", "--port", "0", "--control-port", "0") as served:
@@ -218,7 +218,7 @@ def test_send_drives_the_control_port_one_quoted_command_per_argument() -> None:
             assert read_until_eof(client) == b""
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 def test_unquoted_words_are_separate_commands() -> None:
     """``send fault delay 500`` sends three lines: the pitfall docs/control.md warns of."""
     with serving("--port", "0", "--control-port", "0") as served:
@@ -231,7 +231,7 @@ def test_unquoted_words_are_separate_commands() -> None:
     assert result.stdout.startswith("error fault: ")
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 def test_shell_reads_control_commands_from_stdin() -> None:
     """Piped into ``linesock shell``, each line is a control command; only answers are printed."""
     with serving("--port", "0", "--control-port", "0") as served:
@@ -245,7 +245,7 @@ def test_shell_reads_control_commands_from_stdin() -> None:
     assert result.stdout == "ok\nsilence count 2 match 'MEAS *'\nok\nnone\n"
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 @pytest.mark.skipif(shutil.which("nc") is None, reason="no nc here")
 def test_nc_drives_the_control_port() -> None:
     """The recipe: the commands, then ``disconnect``, piped into ``nc 127.0.0.1 PORT``."""
@@ -261,7 +261,7 @@ def test_nc_drives_the_control_port() -> None:
     assert result.stdout == "ok\ndelay 250 count 1\n"
 
 
-@pytest.mark.srs("SRS-C11", "SRS-C09")
+@pytest.mark.srs("SRS-229", "SRS-227")
 def test_with_a_token_send_authenticates_on_the_control_port_too(tmp_path: Path) -> None:
     """``--token-file`` on both: the control port takes the main server's token."""
     token = tmp_path / "token"
@@ -281,7 +281,7 @@ def test_with_a_token_send_authenticates_on_the_control_port_too(tmp_path: Path)
 # -- device files ---------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C11")
+@pytest.mark.srs("SRS-229")
 def test_several_devices_take_control_port_0_each_and_refuse_another(tmp_path: Path) -> None:
     """Each device gets a control port of its own (its line names the device); P != 0 is refused."""
     pytest.importorskip("pyvisa_sim", reason="serving device files needs pyvisa-sim")

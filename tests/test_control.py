@@ -59,7 +59,7 @@ def fault_error(words: str) -> str:
 # -- commands and their errors ------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C02")
+@pytest.mark.srs("SRS-220")
 def test_help_lists_every_command_with_its_syntax(serve: Serve) -> None:
     """``help`` answers one line per command, each starting with the command and its syntax."""
     running = serve(control_port=0)
@@ -82,7 +82,7 @@ def test_help_lists_every_command_with_its_syntax(serve: Serve) -> None:
     ]
 
 
-@pytest.mark.srs("SRS-C02")
+@pytest.mark.srs("SRS-220")
 @pytest.mark.parametrize(
     ("line", "answer"),
     [
@@ -108,7 +108,7 @@ def test_a_malformed_or_unknown_control_line_is_one_error_line(
         assert control.request("faults") == ["none"]  # the session goes on, nothing changed
 
 
-@pytest.mark.srs("SRS-C03", "SRS-C02")
+@pytest.mark.srs("SRS-221", "SRS-220")
 def test_fault_faults_and_clear(serve: Serve) -> None:
     """Faults are listed as given (quotes read as a shell does), oldest first, until cleared."""
     running = serve(control_port=0)
@@ -129,7 +129,7 @@ def test_fault_faults_and_clear(serve: Serve) -> None:
         assert control.request("clear") == ["ok"]  # with none: ok all the same
 
 
-@pytest.mark.srs("SRS-C03")
+@pytest.mark.srs("SRS-221")
 @pytest.mark.parametrize(
     "words",
     [
@@ -154,7 +154,7 @@ def test_a_fault_that_cannot_be_read_is_refused_with_the_reason(serve: Serve, wo
         assert control.request("faults") == ["none"]
 
 
-@pytest.mark.srs("SRS-C06")
+@pytest.mark.srs("SRS-224")
 def test_stats_answers_the_main_servers_counters_in_field_order(serve: Serve) -> None:
     """One ``name value`` line per ServerStats field: the main server's, not the control port's."""
     running = serve(control_port=0)
@@ -173,7 +173,7 @@ def test_stats_answers_the_main_servers_counters_in_field_order(serve: Serve) ->
 # -- while a client holds the main slot ----------------------------------------------
 
 
-@pytest.mark.srs("SRS-C04")
+@pytest.mark.srs("SRS-222")
 def test_a_fault_injected_while_a_client_is_served_hits_its_next_command(serve: Serve) -> None:
     """The control port answers while the main slot is held; the client's next command gets E1."""
     running = serve(control_port=0)
@@ -186,7 +186,7 @@ def test_a_fault_injected_while_a_client_is_served_hits_its_next_command(serve: 
             assert control.request("faults") == ["none"]
 
 
-@pytest.mark.srs("SRS-C04")
+@pytest.mark.srs("SRS-222")
 def test_a_matching_fault_waits_for_its_command(serve: Serve) -> None:
     """Only a matching command uses the fault up: the others are answered as ever."""
     running = serve(control_port=0)
@@ -199,7 +199,7 @@ def test_a_matching_fault_waits_for_its_command(serve: Serve) -> None:
             ask(client, "echo bee", b"bee\n")
 
 
-@pytest.mark.srs("SRS-C05")
+@pytest.mark.srs("SRS-223")
 def test_kick_frees_the_slot_at_once(serve: Serve) -> None:
     """The kicked client reads EOF without a line; the client waiting behind it is served."""
     running = serve(control_port=0)
@@ -215,7 +215,7 @@ def test_kick_frees_the_slot_at_once(serve: Serve) -> None:
             ask(second, "echo b", b"b\n")
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_control_clients_are_served_one_at_a_time(serve: Serve) -> None:
     """A second control client waits until the first leaves, as on the main port."""
     running = serve(control_port=0)
@@ -228,7 +228,7 @@ def test_control_clients_are_served_one_at_a_time(serve: Serve) -> None:
         assert read_exactly(waiting, 5) == b"none\n"
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_shutdown_on_the_control_port_ends_only_the_control_session(serve: Serve) -> None:
     """``shutdown`` there is a ``disconnect``: the main server and its control port go on."""
     running = serve(control_port=0)
@@ -245,7 +245,7 @@ def test_shutdown_on_the_control_port_ends_only_the_control_session(serve: Serve
 # -- state -------------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_state_get_set_and_reset_on_a_handler_with_state(serve: Serve) -> None:
     """The handler sees what ``set`` stores; ``reset`` gives the first values back."""
     running = serve("settings", control_port=0)
@@ -263,7 +263,7 @@ def test_state_get_set_and_reset_on_a_handler_with_state(serve: Serve) -> None:
         ask(client, "volts", b"0.0\n")
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 @pytest.mark.parametrize(
     ("line", "answer"),
     [
@@ -281,7 +281,7 @@ def test_a_set_the_state_cannot_take_is_refused(serve: Serve, line: str, answer:
         assert control.request("state") == ["volts 0.0", "output false", "label 'bench 1'"]
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_a_handler_without_state_exposes_none(serve: Serve) -> None:
     """A plain function handler: ``state`` is ``none``, and get, set and reset are refused."""
     running = serve(control_port=0)
@@ -299,7 +299,7 @@ def test_a_handler_without_state_exposes_none(serve: Serve) -> None:
 # -- the token, the transcript -------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C09")
+@pytest.mark.srs("SRS-227")
 @pytest.mark.parametrize("first", [b"faults\n", b"auth wrong\n", b"ping\n"])
 def test_with_a_token_the_control_port_wants_auth_first(serve: Serve, first: bytes) -> None:
     """Anything but ``auth TOKEN`` first is answered ``unauthorized`` and the port closes."""
@@ -313,7 +313,7 @@ def test_with_a_token_the_control_port_wants_auth_first(serve: Serve, first: byt
         assert read_exactly(control, 8) == b"ok\nnone\n"
 
 
-@pytest.mark.srs("SRS-C09", "SRS-C10")
+@pytest.mark.srs("SRS-227", "SRS-228")
 def test_the_transcript_records_set_and_reset_and_never_the_token(
     serve: Serve, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

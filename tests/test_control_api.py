@@ -59,7 +59,7 @@ def serve_async(host: str, **options: object) -> tuple[AsyncServer, Callable[[],
 # -- where it listens ----------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 @pytest.mark.parametrize(("host", "loopback"), [("0.0.0.0", "127.0.0.1"), ("::1", "::1")])
 def test_the_control_port_listens_on_loopback_whatever_the_host(host: str, loopback: str) -> None:
     """127.0.0.1 beside an IPv4 server, even one on every interface; ::1 beside an IPv6 one."""
@@ -71,7 +71,7 @@ def test_the_control_port_listens_on_loopback_whatever_the_host(host: str, loopb
             assert client.request("faults") == ["none"]
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 @pytest.mark.parametrize(("host", "loopback"), [("0.0.0.0", "127.0.0.1"), ("::1", "::1")])
 def test_the_asyncio_servers_control_port_listens_on_loopback(host: str, loopback: str) -> None:
     """The same for linesock.aio: the control port is a threaded server beside the loop."""
@@ -87,7 +87,7 @@ def test_the_asyncio_servers_control_port_listens_on_loopback(host: str, loopbac
     assert refuses_connections(address)
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "localhost", "example.com", ""])
 def test_a_control_host_beyond_loopback_is_refused(host: str) -> None:
     """ControlPort takes a loopback address only: anything else is a ValueError, nothing bound."""
@@ -96,7 +96,7 @@ def test_a_control_host_beyond_loopback_is_refused(host: str) -> None:
         ControlPort(server, 0, host)
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1"])
 def test_a_control_port_of_your_own_on_a_loopback_host(host: str) -> None:
     """ControlPort serves beside a server of your own and stops on stop(), idempotently."""
@@ -119,7 +119,7 @@ def test_a_control_port_of_your_own_on_a_loopback_host(host: str) -> None:
         assert refuses_connections(control.address)
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 @pytest.mark.parametrize("port", [-1, 65536, True, 1.5, "5002"])
 def test_a_control_port_number_out_of_range_is_refused(port: object) -> None:
     """ServerConfig refuses a control_port that is not a whole number from 0 to 65535."""
@@ -127,7 +127,7 @@ def test_a_control_port_number_out_of_range_is_refused(port: object) -> None:
         ServerConfig(control_port=port)  # type: ignore[arg-type]
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_no_control_port_unless_asked_for() -> None:
     """Without control_port the server opens no second port: control_address is None."""
     with Server(echo) as server:
@@ -138,7 +138,7 @@ def test_no_control_port_unless_asked_for() -> None:
 # -- its life ------------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_the_control_port_stops_with_the_server() -> None:
     """stop() closes the control port, a control client's session included."""
     server = Server(echo, control_port=0)
@@ -153,7 +153,7 @@ def test_the_control_port_stops_with_the_server() -> None:
     assert refuses_connections(address)
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_the_control_port_stops_when_a_client_shuts_the_server_down() -> None:
     """A client's ``shutdown`` on the main port stops the control port too."""
     server = Server(echo, control_port=0)
@@ -167,7 +167,7 @@ def test_the_control_port_stops_when_a_client_shuts_the_server_down() -> None:
     assert refuses_connections(address)
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_a_control_port_that_cannot_listen_fails_the_start_and_frees_the_main_port() -> None:
     """A taken control port is a ControlPortError (an OSError) naming it; nothing is left bound."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
@@ -182,7 +182,7 @@ def test_a_control_port_that_cannot_listen_fails_the_start_and_frees_the_main_po
         server.stop()
 
 
-@pytest.mark.srs("SRS-C01")
+@pytest.mark.srs("SRS-219")
 def test_an_asyncio_control_port_that_cannot_listen_fails_start_server() -> None:
     """start_server raises the ControlPortError; the main listener is closed again."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
@@ -198,7 +198,7 @@ def test_an_asyncio_control_port_that_cannot_listen_fails_start_server() -> None
 # -- its logs ------------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C14")
+@pytest.mark.srs("SRS-232")
 def test_the_control_ports_own_log_lines_are_prefixed(caplog: pytest.LogCaptureFixture) -> None:
     """Its listening and its clients say ``control port:``; what it changes says ``control:``."""
     caplog.set_level(logging.INFO, logger="linesock")
@@ -216,7 +216,7 @@ def test_the_control_ports_own_log_lines_are_prefixed(caplog: pytest.LogCaptureF
     assert control == [
         f"control port: listening on {address[0]}:{address[1]}",
         "control port: client connected from PEER",
-        "control: fault fault error E1 count 1",
+        "control: fault error E1 count 1",
         "control port: client session ended: the client sent disconnect",
         "control port: client connected from PEER",
         "control: clear",
@@ -229,7 +229,7 @@ def test_the_control_ports_own_log_lines_are_prefixed(caplog: pytest.LogCaptureF
 # -- compat --------------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C13")
+@pytest.mark.srs("SRS-231")
 def test_compat_exposes_the_faults_and_kick_of_its_server() -> None:
     """OnelineServer.faults is its running server's; kick ends the connected client's session."""
     oneline = OnelineServer()

@@ -15,7 +15,7 @@ BLOCKS = [
 ]
 
 
-@pytest.mark.srs("SRS-C01", "SRS-C07", "SRS-C08")
+@pytest.mark.srs("SRS-219", "SRS-225", "SRS-226")
 def test_the_python_examples_of_the_control_docs_run() -> None:
     """Each block runs; the Commands example then trips its supply as the text says."""
     assert len(BLOCKS) == 2

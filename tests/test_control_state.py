@@ -47,7 +47,7 @@ def served(handler: Any, **options: Any) -> Iterator[tuple[Client, Client]]:
 # -- State ---------------------------------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C08")
+@pytest.mark.srs("SRS-226")
 def test_state_reset_restores_the_first_values_deeply() -> None:
     """A changed, added or mutated entry goes back; remember() moves the values reset restores."""
     state = State({"volts": 1.5, "channels": [1, 2]}, mode="CV")
@@ -84,7 +84,7 @@ class Rig:
         self.state.reset()
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_state_is_found_on_the_handler_or_the_object_of_a_bound_method() -> None:
     """``state`` and ``reset`` on the handler; for a bound method, on the object it is of."""
     rig = Rig()
@@ -96,7 +96,7 @@ def test_state_is_found_on_the_handler_or_the_object_of_a_bound_method() -> None
     assert find_state(commands).reset == commands.reset
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_an_attribute_state_that_is_not_a_mapping_is_not_state() -> None:
     """A handler whose ``state`` is a word exposes nothing; a plain function neither."""
 
@@ -111,7 +111,7 @@ def test_an_attribute_state_that_is_not_a_mapping_is_not_state() -> None:
     assert find_state(print).state is None
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
@@ -135,7 +135,7 @@ def test_values_are_shown_as_set_takes_them(value: object, shown: str) -> None:
     assert show_value(value) == shown
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 @pytest.mark.parametrize(
     ("current", "text", "value"),
     [
@@ -158,7 +158,7 @@ def test_a_value_is_converted_to_the_type_of_the_current_one(
     assert type(converted) is type(value)
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 @pytest.mark.parametrize(
     ("current", "text", "message"),
     [
@@ -175,7 +175,7 @@ def test_a_value_that_does_not_convert_says_why(current: object, text: str, mess
         convert_value(current, text)
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_a_bound_method_handlers_object_is_controlled() -> None:
     """set reaches the object the method is of; reset calls its reset()."""
     rig = Rig()
@@ -187,7 +187,7 @@ def test_a_bound_method_handlers_object_is_controlled() -> None:
     assert rig.resets == 1
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_read_only_state_can_be_read_not_set() -> None:
     """A Mapping that is not mutable: ``state`` and ``get`` work, ``set`` is refused."""
 
@@ -203,7 +203,7 @@ def test_read_only_state_can_be_read_not_set() -> None:
         assert control.request("set serial 7") == ["error set: the handler's state is read-only"]
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_a_reset_that_raises_is_an_error_line_and_a_logged_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -229,7 +229,7 @@ def test_a_reset_that_raises_is_an_error_line_and_a_logged_traceback(
 # -- Commands, Instrument, a device file -----------------------------------------------
 
 
-@pytest.mark.srs("SRS-C08")
+@pytest.mark.srs("SRS-226")
 def test_commands_hold_their_state_and_reset_restores_it() -> None:
     """Commands(state=...) is what its functions read and the control port sets."""
     commands = Commands(state={"volts": 0.0, "mode": Mode.CV})
@@ -250,7 +250,7 @@ def test_commands_hold_their_state_and_reset_restores_it() -> None:
     assert Commands().state == {}
 
 
-@pytest.mark.srs("SRS-C08")
+@pytest.mark.srs("SRS-226")
 def test_an_instruments_state_is_restored_by_rst_and_by_reset() -> None:
     """``*RST`` and the control port's ``reset`` restore the state, then run the reset hooks."""
     instrument = Instrument("linesock,PSU,0,1.0", state={"volts": 0.0, "output": False})
@@ -274,7 +274,7 @@ def test_an_instruments_state_is_restored_by_rst_and_by_reset() -> None:
     assert Instrument().state == {}
 
 
-@pytest.mark.srs("SRS-C08")
+@pytest.mark.srs("SRS-226")
 def test_a_device_files_properties_are_its_state() -> None:
     """Every property in the file's order; set through its specs; reset to the file's values."""
     device = load_device(DEVICES / "supply.yaml", "supply")
@@ -303,7 +303,7 @@ def test_a_device_files_properties_are_its_state() -> None:
         assert client.request("VOLT?") == ["0.000"]
 
 
-@pytest.mark.srs("SRS-C08")
+@pytest.mark.srs("SRS-226")
 def test_a_device_files_properties_cannot_be_added_or_removed() -> None:
     """The mapping is the file's: a new name is a KeyError, a removal a TypeError."""
     device = load_device(DEVICES / "supply.yaml", "supply")
@@ -315,7 +315,7 @@ def test_a_device_files_properties_cannot_be_added_or_removed() -> None:
     assert repr(device.state).startswith("<linesock.sim.DeviceProperties {'voltage': 0.0,")
 
 
-@pytest.mark.srs("SRS-C07")
+@pytest.mark.srs("SRS-225")
 def test_a_handler_that_rebinds_its_state_is_read_anew() -> None:
     """The state is looked up at each command, so a handler may replace its mapping."""
     rig = Rig()

@@ -17,12 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linesock import GARBAGE, Closing, Fault, FaultKind, Faults, Hold, parse_fault
-from session_rig import Way, carry_out, every_way, make_rig
+from session_rig import Rig, Way, carry_out, every_way, make_rig
 
 SCRIPT = b"echo a\necho b\necho c\n"
 
 
-def fed(way: Way, faults: Faults, script: bytes = SCRIPT, **options: object) -> tuple:
+def fed(
+    way: Way, faults: Faults, script: bytes = SCRIPT, **options: object
+) -> tuple[bytes, list[Hold], list[str], Rig]:
     """Feed *script* under *faults*; return (bytes sent, holds met, handler calls, rig)."""
     rig = make_rig(faults=faults, **options)  # type: ignore[arg-type]
     holds: list[Hold] = []

@@ -481,7 +481,7 @@ def test_stopping_in_the_test_is_allowed(
 # -- faults and the control port ---------------------------------------------------
 
 
-@pytest.mark.srs("SRS-C12")
+@pytest.mark.srs("SRS-230")
 def test_faults_kick_and_the_control_port_in_a_test_file(rig: pytest.Pytester) -> None:
     """A test injects through linesock_server.faults or its control port; the next sees none."""
     rig.makepyfile(
@@ -522,7 +522,7 @@ def test_faults_kick_and_the_control_port_in_a_test_file(rig: pytest.Pytester) -
     result.assert_outcomes(passed=5)
 
 
-@pytest.mark.srs("SRS-C12")
+@pytest.mark.srs("SRS-230")
 @pytest.mark.parametrize("kind", ["threaded", "asyncio"])
 def test_a_running_server_has_faults_kick_and_no_control_port_unless_asked(kind: Any) -> None:
     """start_test_server's RunningServer carries the server's own faults; control_port is None."""
@@ -537,7 +537,7 @@ def test_a_running_server_has_faults_kick_and_no_control_port_unless_asked(kind:
             assert running.faults.describe() == []
 
 
-@pytest.mark.srs("SRS-C12")
+@pytest.mark.srs("SRS-230")
 def test_the_docs_fault_example_passes(pytester: pytest.Pytester) -> None:
     """docs/testing.md's faults and control port example passes against its rig.py."""
     text = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()

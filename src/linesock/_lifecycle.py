@@ -88,7 +88,7 @@ class ServerCore:
         The transcript record goes in the session being served (0 when none),
         so a replay can tell an injected fault from a real one.
         """
-        shown = " ".join(f"{name} {value}" for name, value in details.items())
+        shown = " ".join(details.values())
         logger.info("control: %s%s", action, f" {shown}" if shown else "")
         if self.transcript is not None:
             current = self.current
