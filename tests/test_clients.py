@@ -547,6 +547,40 @@ def test_send_to_a_server_that_reads_nothing_raises_timeout_error(
         client.close()
 
 
+@pytest.mark.srs("SRS-093")
+def test_a_send_the_server_drains_slowly_has_one_deadline(
+    make_client: MakeClient, fake_server: socket.socket
+) -> None:
+    """A server taking 1 KiB every 20 ms: a long send raises TimeoutError after the timeout."""
+    stop = threading.Event()
+
+    def slow_reader() -> None:
+        connection, _ = fake_server.accept()
+        with connection:
+            assert read_exactly(connection, 5) == b"ping\n"
+            connection.sendall(b"pong\n")
+            with contextlib.suppress(OSError):
+                while not stop.wait(0.02) and connection.recv(1024):
+                    pass
+
+    # A small receive buffer (which also stops its growth): the send cannot
+    # vanish into the buffers, which on Linux hold up to 4 + 32 MiB.
+    fake_server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    thread = threading.Thread(target=slow_reader, daemon=True)
+    thread.start()
+    try:
+        client = make_client(port=fake_server.getsockname()[1], timeout=0.5)
+        client.connect()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^the server took no data within 0\.5 s$"):
+            client.send("x" * 16_000_000)  # 800 s at that pace
+        assert time.monotonic() - started < 0.5 + 1.0
+        client.close()
+    finally:
+        stop.set()
+        thread.join(WAIT)
+
+
 # -- the end of the connection ------------------------------------------------------
 
 
