@@ -9,9 +9,12 @@ next answer's bytes trailing, invalid lines, and the close sequence.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TypeVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linesock import (
     NEED_DATA,
@@ -50,6 +53,11 @@ def ready(**options: object) -> ClientConnection:
 def state(connection: ClientConnection) -> ClientState:
     """Read ``connection.state`` afresh (a type checker would keep its narrowed value)."""
     return connection.state
+
+
+def settled(connection: ClientConnection) -> bool:
+    """Read ``connection.settled`` afresh (a type checker would keep its narrowed value)."""
+    return connection.settled
 
 
 def chunks(data: bytes, size: int) -> Iterator[bytes]:
@@ -519,3 +527,159 @@ def test_a_new_request_drops_the_part_answer_of_one_given_up() -> None:
 def test_handshake_step_once_connected_is_none() -> None:
     """A connection past its handshake has no step left: None."""
     assert ready().handshake_step() is None
+
+
+# -- receive_answers(): a request's read in one call, split directly when it can be ----
+
+
+def past_handshake(**options: object) -> ClientConnection:
+    """A READY connection, whatever its answer terminator."""
+    connection = make(**options)
+    connection.start()
+    ending = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}[
+        str(options.get("answer_terminator", "lf"))
+    ]
+    connection.receive_data(b"pong" + ending)
+    assert connection.handshake_step() is None
+    return connection
+
+
+def outcome(call: Callable[[], T]) -> tuple[object, object]:
+    """What *call* returned, or the type and message of what it raised."""
+    try:
+        return ("returned", call())
+    except Exception as exc:  # any difference between the two paths counts
+        return (type(exc), str(exc))
+
+
+def both_ways(
+    plain: ClientConnection, direct: ClientConnection, data: bytes
+) -> tuple[tuple[object, object], tuple[object, object]]:
+    """receive_data() then next_answers() on *plain*; receive_answers() on *direct*."""
+
+    def two_calls() -> list[str] | NeedData:
+        plain.receive_data(data)
+        return plain.next_answers()
+
+    return outcome(two_calls), outcome(lambda: direct.receive_answers(data))
+
+
+def assert_alike(plain: ClientConnection, direct: ClientConnection) -> None:
+    """The two connections are in the same state; a settled one has nothing to pull."""
+    assert (state(plain), plain.buffered_lines, plain.line_overlong) == (
+        state(direct),
+        direct.buffered_lines,
+        direct.line_overlong,
+    )
+    if settled(direct):
+        assert state(direct) is ClientState.READY
+        assert (direct.buffered_lines, direct.line_overlong) == (0, False)
+
+
+@pytest.mark.srs("SRS-052")
+def test_a_whole_answer_is_split_at_once_and_leaves_the_connection_settled() -> None:
+    """The common read: its answers come back and nothing is buffered; settled says so."""
+    connection = ready()
+    assert not settled(connection)  # nothing taken through receive_answers() yet
+    connection.request("read x")
+    assert connection.receive_answers(b"1.5\npong\n") == ["1.5"]
+    assert settled(connection)
+    assert connection.buffered_lines == 0
+    assert connection.next_answers() is NEED_DATA
+    assert connection.request("ping") == b"ping\n"
+    assert connection.receive_answers(b"pong\n") == ["pong"]
+    connection.request("lines")
+    assert connection.receive_answers("a\n\nü\npong\n".encode()) == ["a", "", "ü"]
+    assert settled(connection)
+
+
+@pytest.mark.srs("SRS-052", "SRS-058")
+@pytest.mark.parametrize(
+    ("options", "reads"),
+    [
+        ({}, [b"a\r\npong\r\n"]),  # a CR before LF: the framer drops it
+        ({}, [b"a\rb\npong\n"]),  # a CR inside a line stays in it
+        ({}, [b"\xff\nb\npong\n", b"c\npong\n"]),  # undecodable: raised, the rest read
+        ({}, [b"one\npong\ntwo\npo", b"ng\n"]),  # the rest of a read stays for what follows
+        ({}, [b"say\npong\nafter\npong\n"]),  # the first pong ends the answers
+        ({}, [b"part", b"ial\npong\n"]),  # a line split across reads
+        ({}, [b"a\n", b"b\npong\n"]),  # answers over two reads
+        ({}, [b"a\npong\n", b""]),  # then the server closes
+        ({"max_line_bytes": 8}, [b"x" * 9 + b"\npong\n"]),  # overlong
+        ({"max_line_bytes": 8}, [b"x" * 8 + b"\npong\n"]),  # just fits
+        ({"max_answer_lines": 2}, [b"a\nb\nc\npong\n"]),  # past the bound
+        ({"max_answer_lines": 2}, [b"a\nb\npong\n"]),  # at the bound
+        ({"answer_terminator": "crlf"}, [b"a\nb\r\npong\r\n"]),  # another framer
+    ],
+)
+def test_receive_answers_gives_what_receive_data_then_next_answers_give(
+    options: dict[str, object], reads: list[bytes]
+) -> None:
+    """Every read a request may meet: the same answers, errors and state either way."""
+    plain, direct = past_handshake(**options), past_handshake(**options)
+    plain.request("command")
+    direct.request("command")
+    for data in reads:
+        first, second = both_ways(plain, direct, data)
+        assert first == second
+        assert_alike(plain, direct)
+    assert outcome(plain.next_line) == outcome(direct.next_line)
+
+
+@pytest.mark.srs("SRS-052")
+def test_settled_is_cleared_by_whatever_may_leave_something_to_pull() -> None:
+    """receive_data() and close_request() clear it; a direct read sets it again."""
+    connection = ready()
+    connection.request("first")
+    assert connection.receive_answers(b"1\npong\n") == ["1"]
+    assert settled(connection)
+    connection.receive_data(b"late\n")
+    assert not settled(connection)
+    assert connection.next_line() == "late"
+    connection.request("second")
+    assert connection.receive_answers(b"2\npong\n") == ["2"]
+    assert settled(connection)
+    connection.close_request()
+    assert not settled(connection)
+
+
+_PIECES = [b"ok", b"pong", b"\n", b"\r", b"\r\n", b"\xff", "ü".encode(), b"x" * 9, b"pong\n"]
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), st.sampled_from([b"read x", b"ping"])),
+        st.tuples(st.just("read"), st.lists(st.sampled_from(_PIECES), max_size=6).map(b"".join)),
+        st.tuples(st.just("line"), st.just(b"")),
+        st.tuples(st.just("close"), st.just(b"")),
+    ),
+    max_size=14,
+)
+
+
+@pytest.mark.srs("SRS-052")
+@settings(max_examples=400, deadline=None)
+@given(
+    steps=_STEPS,
+    options=st.sampled_from(
+        [{}, {"max_line_bytes": 8}, {"max_answer_lines": 2}, {"answer_terminator": "crlf"}]
+    ),
+)
+def test_receive_answers_matches_the_two_calls_for_any_script(
+    steps: list[tuple[str, bytes]], options: dict[str, object]
+) -> None:
+    """Any mix of requests, reads (an empty one is the end), pulls and a close: alike."""
+    plain, direct = past_handshake(**options), past_handshake(**options)
+    for kind, data in steps:
+        if kind == "read":
+            first, second = both_ways(plain, direct, data)
+        elif kind == "request":
+            command = data.decode()
+            first, second = (
+                outcome(partial(plain.request, command)),
+                outcome(partial(direct.request, command)),
+            )
+        elif kind == "line":
+            first, second = outcome(plain.next_line), outcome(direct.next_line)
+        else:
+            first, second = outcome(plain.close_request), outcome(direct.close_request)
+        assert first == second
+        assert_alike(plain, direct)

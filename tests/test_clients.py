@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import trustme
 
+import linesock._client
 from handlers import protocol_handler
 from linesock import (
     AnswerLimitError,
@@ -243,10 +244,18 @@ class MakeClient:
         return client
 
 
-@pytest.fixture(params=["Client", "AsyncClient", "AsyncClient-uvloop"])
+@pytest.fixture(params=["Client", "Client-poll", "AsyncClient", "AsyncClient-uvloop"])
 def make_client(request: pytest.FixtureRequest) -> Iterator[MakeClient]:
-    """Makes clients of each kind in turn: blocking, asyncio, asyncio on uvloop."""
-    if request.param == "Client":
+    """Makes clients of each kind in turn: blocking, asyncio, asyncio on uvloop.
+
+    ``Client-poll`` is the blocking client waiting as it does over TLS and
+    off Linux, with a Python socket timeout (a ``poll`` before each call)
+    instead of the kernel's SO_RCVTIMEO and SO_SNDTIMEO.
+    """
+    if request.param.startswith("Client"):
+        if request.param == "Client-poll":
+            monkeypatch = request.getfixturevalue("monkeypatch")
+            monkeypatch.setattr(linesock._client, "_KERNEL_WAITS", False)
         maker = MakeClient(request.param, None)
         yield maker
         for client in maker.made:
@@ -545,6 +554,40 @@ def test_send_to_a_server_that_reads_nothing_raises_timeout_error(
                 sent += 1
         assert 10 < sent < 10_000
         client.close()
+
+
+@pytest.mark.srs("SRS-093")
+def test_a_send_the_server_drains_slowly_has_one_deadline(
+    make_client: MakeClient, fake_server: socket.socket
+) -> None:
+    """A server taking 1 KiB every 20 ms: a long send raises TimeoutError after the timeout."""
+    stop = threading.Event()
+
+    def slow_reader() -> None:
+        connection, _ = fake_server.accept()
+        with connection:
+            assert read_exactly(connection, 5) == b"ping\n"
+            connection.sendall(b"pong\n")
+            with contextlib.suppress(OSError):
+                while not stop.wait(0.02) and connection.recv(1024):
+                    pass
+
+    # A small receive buffer (which also stops its growth): the send cannot
+    # vanish into the buffers, which on Linux hold up to 4 + 32 MiB.
+    fake_server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    thread = threading.Thread(target=slow_reader, daemon=True)
+    thread.start()
+    try:
+        client = make_client(port=fake_server.getsockname()[1], timeout=0.5)
+        client.connect()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^the server took no data within 0\.5 s$"):
+            client.send("x" * 16_000_000)  # 800 s at that pace
+        assert time.monotonic() - started < 0.5 + 1.0
+        client.close()
+    finally:
+        stop.set()
+        thread.join(WAIT)
 
 
 # -- the end of the connection ------------------------------------------------------

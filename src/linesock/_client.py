@@ -4,11 +4,21 @@ Design notes
 ------------
 The protocol is :class:`~linesock.ClientConnection`'s (the handshake, the
 ``ping`` sentinel of a request, framing, the close); this module only moves
-its bytes over a socket and waits, in :meth:`Client._receive`, the one place
-that reads.  It never returns an empty string to mean "nothing came": a
-wait that runs out raises ``TimeoutError`` and a server that closed raises
-``ConnectionError``.  Commands holding CR or LF are refused before anything
-is sent, since they would reach the server as two commands.
+its bytes over a socket and waits.  It never returns an empty string to mean
+"nothing came": a wait that runs out raises ``TimeoutError`` and a server
+that closed raises ``ConnectionError``.  Commands holding CR or LF are
+refused before anything is sent, since they would reach the server as two
+commands.
+
+Speed: :meth:`Client.request` is the hot path, written out in one method.
+Over plain TCP on Linux the socket blocks and the kernel bounds each wait
+(``SO_RCVTIMEO``, ``SO_SNDTIMEO``), so a request costs one ``send`` and one
+``recv`` system call; a Python socket timeout (kept for TLS and elsewhere)
+adds a ``poll`` before each.  The wait is set only when it changes: a
+request whose answer comes in one read sets nothing.  The price: a signal
+handler that runs and returns during a kernel wait restarts it (Python
+retries the call), so a wait on a silent server ends only once signals stop
+coming for a whole timeout; Python's timeout would have counted on.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
+import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -62,6 +74,18 @@ ClientSettings = ClientConfig
 
 _READ_SIZE: Final = 64 * 1024
 _Pulled = TypeVar("_Pulled")
+# Where the kernel bounds a blocking socket's waits (Linux's SO_RCVTIMEO and
+# SO_SNDTIMEO take a struct timeval of two longs); a wait that ran out raises
+# BlockingIOError (EAGAIN) there, TimeoutError under a Python timeout.
+_KERNEL_WAITS: Final = sys.platform == "linux"
+_WAIT_ENDED: Final = (TimeoutError, BlockingIOError)
+_monotonic: Final = time.monotonic
+
+
+def _timeval(seconds: float) -> bytes:
+    """*seconds* as a struct timeval, rounded up to a microsecond (zero would mean forever)."""
+    whole, micros = divmod(max(1, int(seconds * 1_000_000) + 1), 1_000_000)
+    return struct.pack("ll", whole, micros)
 
 
 class Client(ClientSettingsView):
@@ -107,10 +131,11 @@ class Client(ClientSettingsView):
         self._timeout: Final = timeout
         self._connection = ClientConnection(self.config)
         self._sock: socket.socket | None = None
-        self._sock_timeout: float | None = None
+        # The wait the socket's reads are set to now; under a Python timeout
+        # (not _kernel_waits) it bounds its writes as well.
+        self._wait: float | None = None
+        self._kernel_waits = False
         self._shut_down = False
-        self._buffer = bytearray(_READ_SIZE)
-        self._view = memoryview(self._buffer)
 
     @property
     def connected(self) -> bool:
@@ -135,14 +160,19 @@ class Client(ClientSettingsView):
             raise connection.connect_error(exc) from exc
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._kernel_waits = _KERNEL_WAITS and config.ssl_context is None
         if config.ssl_context is not None:
             try:
                 sock = config.ssl_context.wrap_socket(sock, server_hostname=config.server_hostname)
             except OSError as exc:
                 sock.close()
                 raise connection.tls_error(exc) from exc
+        elif self._kernel_waits:
+            sock.settimeout(None)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(config.timeout))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(config.timeout))
         self._sock = sock
-        self._sock_timeout = config.timeout
+        self._wait = config.timeout
         self._shut_down = False
         try:
             self._handshake()
@@ -176,37 +206,36 @@ class Client(ClientSettingsView):
         ``["pong"]``, and ``disconnect`` or ``shutdown`` end the session and
         return ``[]``.
         """
-        if command in CLOSING_COMMANDS:
+        connection = self._connection
+        try:
+            data = connection.request(command)
+        except (ValueError, ConnectionError):
+            # The core refuses the closing commands, as it does any command
+            # while not connected: these end the session (or nothing) here.
+            if command not in CLOSING_COMMANDS:
+                raise
             self.disconnect() if command == DISCONNECT else self.shutdown()
             return []
-        connection = self._connection
-        data = connection.request(command)
         sock = self._sock
         if sock is None:
             raise not_connected()
-        # _send(), _pull() and _receive() written out: this runs once per request.
-        if self._sock_timeout != self._timeout:
-            self._set_timeout(sock, self._timeout)
-        try:
-            sock.sendall(data)
-        except TimeoutError:
-            raise send_timeout(self._timeout) from None
-        # One deadline for the whole answer: a server that trickles bytes (or
-        # lines, but never the pong) cannot stretch the wait read by read.
-        deadline = time.monotonic() + self._timeout
-        answers = connection.next_answers()
-        while answers is NEED_DATA:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise answer_timeout(self._timeout)
-            if left < self._timeout:
-                self._set_timeout(sock, left)
+        # _send() and _receive() written out: this runs once per request.
+        timeout = self._timeout
+        if self._wait != timeout:
+            self._set_wait(sock, timeout)
+        began = self._send_whole(sock, data)
+        # Settled: nothing came before that could hold the answers.
+        answers = NEED_DATA if connection.settled else connection.next_answers()
+        if answers is NEED_DATA:
             try:
-                size = sock.recv_into(self._buffer)
-            except TimeoutError:
-                raise answer_timeout(self._timeout) from None
-            connection.receive_data(self._view[:size].tobytes())
-            answers = connection.next_answers()
+                data = sock.recv(_READ_SIZE)
+            except _WAIT_ENDED:
+                raise answer_timeout(timeout) from None
+            answers = connection.receive_answers(data)
+            if answers is NEED_DATA:
+                # One deadline for the whole answer: a server that trickles
+                # bytes (or lines, never the pong) cannot stretch it read by read.
+                answers = self._pull(connection.next_answers, timeout, began + timeout)
         return answers
 
     def ping(self) -> bool:
@@ -292,27 +321,60 @@ class Client(ClientSettingsView):
         finally:
             self.close()
 
-    def _pull(self, pull: Callable[[], _Pulled | NeedData], timeout: float) -> _Pulled:
-        """Return what *pull* gives once enough data came, reading until one deadline."""
-        deadline = time.monotonic() + timeout
+    def _pull(
+        self, pull: Callable[[], _Pulled | NeedData], timeout: float, deadline: float | None = None
+    ) -> _Pulled:
+        """Return what *pull* gives once data came, by one *deadline* (default: *timeout* away)."""
+        if deadline is None:
+            deadline = _monotonic() + timeout
         while (result := pull()) is NEED_DATA:
-            left = deadline - time.monotonic()
+            left = deadline - _monotonic()
             if left <= 0:
                 raise answer_timeout(timeout)
             self._receive(left, timeout)
         return result
 
     def _send(self, data: bytes) -> None:
-        """Send *data* whole."""
+        """Send *data* whole, within the timeout."""
         sock = self._sock
         if sock is None:
             raise not_connected()
-        if self._sock_timeout != self._timeout:
-            self._set_timeout(sock, self._timeout)
+        if not self._kernel_waits and self._wait != self._timeout:
+            self._set_wait(sock, self._timeout)  # a Python timeout bounds the writes too
+        self._send_whole(sock, data)
+
+    def _send_whole(self, sock: socket.socket, data: bytes) -> float:
+        """Send *data* whole within the timeout (a Python one: set by the caller); return when."""
         try:
+            if self._kernel_waits:
+                began = _monotonic()
+                if (sent := sock.send(data)) != len(data):
+                    began = self._send_rest(sock, data, sent, began)
+                return began
             sock.sendall(data)
-        except TimeoutError:
+        except _WAIT_ENDED:
             raise send_timeout(self._timeout) from None
+        return _monotonic()
+
+    def _send_rest(self, sock: socket.socket, data: bytes, sent: int, began: float) -> float:
+        """Send *data* past the *sent* bytes a first blocking ``send`` took, by one deadline.
+
+        A blocking send returns early only once its wait ran out (or a signal
+        came); each further one waits at most what is left of the timeout
+        from *began*.  Returns the time the last byte went.
+        """
+        timeout = self._timeout
+        view = memoryview(data)
+        try:
+            while sent < len(data):
+                left = began + timeout - _monotonic()
+                if left <= 0:
+                    raise send_timeout(timeout)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(left))
+                sent += sock.send(view[sent:])
+        finally:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(timeout))
+        return _monotonic()
 
     def _receive(self, wait: float, timeout: float | None = None) -> None:
         """Wait at most *wait* for the next read, and hand it to the connection.
@@ -322,15 +384,18 @@ class Client(ClientSettingsView):
         sock = self._sock
         if sock is None:
             raise not_connected()
-        if wait != self._sock_timeout:
-            self._set_timeout(sock, wait)
+        if wait != self._wait:
+            self._set_wait(sock, wait)
         try:
-            size = sock.recv_into(self._buffer)
-        except TimeoutError:
+            data = sock.recv(_READ_SIZE)
+        except _WAIT_ENDED:
             raise answer_timeout(wait if timeout is None else timeout) from None
-        self._connection.receive_data(self._view[:size].tobytes())
+        self._connection.receive_data(data)
 
-    def _set_timeout(self, sock: socket.socket, timeout: float) -> None:
-        """Set the socket's timeout, remembering it to skip unchanged ones."""
-        sock.settimeout(timeout)
-        self._sock_timeout = timeout
+    def _set_wait(self, sock: socket.socket, wait: float) -> None:
+        """Bound the socket's next reads by *wait* seconds; remembered, to skip unchanged ones."""
+        if self._kernel_waits:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(wait))
+        else:
+            sock.settimeout(wait)
+        self._wait = wait

@@ -28,12 +28,11 @@ The rules (docs/protocol.md is the contract):
 * Closing: ``disconnect`` or ``shutdown``, then every line is dropped until
   the server closes.
 
-Where later rules go: a bound on the answer lines of a request in
-:meth:`ClientConnection.next_answers`, the one place that gathers them;
-another line terminator in the framer and ``_COMMAND_ENDS``, which ends every
-outgoing line; a per-request deadline here too, the front ends' one wait
-loop passing it the time.  Speed: a request's answers usually come in one
-read, found by one ``list.index`` over the batch: no Python work per line.
+Speed: a request's answers usually come in one read, whole lines up to the
+pong.  :meth:`ClientConnection.receive_answers` splits such a read itself
+(one ``decode``, one ``split``, one ``list.index``: no Python work per line)
+while the connection is ``settled``; anything else goes through the framer
+and the buffer of lines, which give the same result.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from ._client_states import (
     CLOSING_COMMANDS,
     NEED_DATA,
     ClientState,
+    ConnectionBase,
     NeedData,
     answer_timeout,
     check_command,
@@ -53,12 +53,10 @@ from ._client_states import (
 from ._config import ClientConfig
 from ._delimited import create_framer
 from ._errors import (
-    AnswerLimitError,
     AuthenticationError,
-    NoServerError,
     RemoteProtocolError,
 )
-from ._framing import InvalidLine
+from ._framing import InvalidLine, LineFramer
 from ._wire import AUTH_PREFIX, DISCONNECT, OK, PING, PONG, UNAUTHORIZED
 
 __all__ = [
@@ -80,12 +78,14 @@ _CLOSING: Final = ClientState.CLOSING
 _CLOSED: Final = ClientState.CLOSED
 _SPECIAL_REQUESTS: Final = CLOSING_COMMANDS | {PING}
 _AUTH: Final = AUTH_PREFIX.rstrip()
+_LF_BYTE: Final = 0x0A
+_CR_BYTE: Final = 0x0D  # an int: ``13 in data`` is a plain memchr
 # What ends each command the client sends, by the server's command terminator
 # ("any" accepts LF, so LF it is).
 _COMMAND_ENDS: Final = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "any": "\n"}
 
 
-class ClientConnection:
+class ClientConnection(ConnectionBase):
     r"""One client connection's protocol state: what to send, and what came.
 
     >>> connection = ClientConnection(ClientConfig(port=5001))
@@ -108,46 +108,47 @@ class ClientConnection:
 
     # Slots: each request reads and sets a dozen of these; ~0.2 us a request.
     __slots__ = (
-        "_clean",
-        "_collected",
+        "_direct_max",
         "_encoding",
         "_ended",
         "_eol",
         "_feed",
-        "_framer",
-        "_handshake_step",
-        "_lines",
-        "_max_answers",
-        "_next",
+        "_lf_framer",
         "_request_end",
-        "_sentinel_answers",
-        "_state",
         "_token",
-        "where",
+        "settled",
     )
 
     def __init__(self, config: ClientConfig) -> None:
         """Prepare a connection with *config*'s encoding, line limit and token."""
-        self._framer: Final = create_framer(
+        self._framer = create_framer(
             config.answer_terminator, max_line_bytes=config.max_line_bytes, encoding=config.encoding
         )
         self._feed: Final = self._framer.feed
         self._encoding: Final = self._framer.encoding
+        # receive_answers() splits a read itself where LineFramer would do just
+        # that (LF ends a line, strict decoding, the length limit): whole lines,
+        # no CR (one before an LF is dropped), none too long, nothing held.
+        self._lf_framer: Final = isinstance(self._framer, LineFramer)
+        self._direct_max: Final = config.max_line_bytes + 1
+        #: True only while the connection is READY and nothing that came waits
+        #: to be pulled, not even part of a line: a request's answers can then
+        #: only come in later reads, so a front end may skip
+        #: :meth:`next_answers` before reading.  False tells nothing; read-only.
+        self.settled = False
         self._token: Final = config.token
         self._eol: Final = _COMMAND_ENDS[config.terminator]
         self._request_end: Final = self._eol + PING + self._eol
-        self._max_answers: Final = config.max_answer_lines
-        #: ``host:port``, as every error message names the server.
-        self.where: Final = f"{config.host}:{config.port}"
+        self._max_answers = config.max_answer_lines
+        self.where = f"{config.host}:{config.port}"
         self._state = _IDLE
         self._ended = False  # the server closed: at once, even before start()
         self._handshake_step = PING
-        # Lines not pulled yet: ``_lines[_next:]``; ``_clean``: none is invalid.
-        self._lines: list[str | InvalidLine] = []
+        self._lines = []
         self._next = 0
         self._clean = True
-        self._collected: list[str] = []  # a request's answers from earlier reads
-        self._sentinel_answers = 0  # 1 when the pong is the answer (request("ping"))
+        self._collected = []
+        self._sentinel_answers = 0
 
     @property
     def state(self) -> ClientState:
@@ -214,24 +215,6 @@ class ClientConnection:
         self._advance(_READY)
         return None
 
-    def handshake_error(self, cause: BaseException) -> ConnectionError:
-        """The error for a handshake that *cause* (a timeout, a reset...) cut short."""
-        return ConnectionError(
-            f"the server at {self.where} did not answer {self._handshake_step}: {cause}"
-        )
-
-    def closed_error(self) -> ConnectionError:
-        """The error for a connection the server closed."""
-        return ConnectionError(f"the server at {self.where} closed the connection")
-
-    def connect_error(self, cause: BaseException) -> NoServerError:
-        """The error for a connection that nothing accepted (*cause* says why)."""
-        return NoServerError(f"no server accepts connections at {self.where}: {cause}")
-
-    def tls_error(self, cause: BaseException) -> NoServerError:
-        """The error for a TLS handshake that failed (*cause* says why)."""
-        return NoServerError(f"TLS handshake with {self.where} failed: {cause}")
-
     # -- what to send -----------------------------------------------------
 
     def send(self, command: str) -> bytes:
@@ -281,6 +264,7 @@ class ClientConnection:
         if self._state is not _READY:
             raise self._unusable()
         self._state = _CLOSING
+        self.settled = False
         self._next = len(self._lines)
         return self._line(command)
 
@@ -288,6 +272,7 @@ class ClientConnection:
 
     def receive_data(self, data: bytes) -> None:
         """Take bytes the server sent; ``b""`` means it closed the connection."""
+        self.settled = False
         if not data or self._state is _CLOSING:
             self._receive_eof_or_drop(data)
             return
@@ -302,6 +287,39 @@ class ClientConnection:
             self._lines += batch
             if self._framer.had_invalid:
                 self._clean = False
+
+    def receive_answers(self, data: bytes) -> list[str] | NeedData:
+        """:meth:`receive_data`, then :meth:`next_answers`: a request's read, in one call.
+
+        The result (or the error) is always the two calls'.  The common read,
+        whole lines while the connection is :attr:`settled`, is split right
+        here, as the framer would; when the ``pong`` ends it, its lines are
+        the answers, never buffered.
+        """
+        if (
+            (self.settled or (self._lf_framer and self._settle()))
+            and 0 < len(data) <= self._direct_max
+            and data[-1] == _LF_BYTE
+            and _CR_BYTE not in data
+        ):
+            try:
+                lines = data.decode(self._encoding).split("\n")
+            except UnicodeDecodeError:
+                pass  # the framer tells the bad lines from the good
+            else:
+                lines.pop()  # the empty string after the final LF
+                last = len(lines) - 1
+                if lines[last] == PONG and lines.index(PONG) == last <= self._max_answers:
+                    if not self._sentinel_answers:
+                        lines.pop()
+                    return lines
+                self.settled = False
+                self._lines = lines  # type: ignore[assignment]  # one list, str only
+                self._next = 0
+                self._clean = True
+                return self.next_answers()
+        self.receive_data(data)
+        return self.next_answers()
 
     def next_line(self) -> str | NeedData:
         """The next answer line, or :data:`NEED_DATA`."""
@@ -346,6 +364,21 @@ class ClientConnection:
 
     # -- internals ----------------------------------------------------------
 
+    def _settle(self) -> bool:
+        """Set :attr:`settled` afresh, dropping the lines all pulled; return it."""
+        settled = (
+            self._state is _READY
+            and self._next == len(self._lines)
+            and not self._collected
+            and not self._framer.buffered
+            and not self._framer.discarding
+        )
+        if settled:
+            self._lines = []
+            self._next = 0
+        self.settled = settled
+        return settled
+
     def _receive_eof_or_drop(self, data: bytes) -> None:
         """Note the end of the stream (``b""``); drop anything else (the session is closing)."""
         if not data:
@@ -362,53 +395,3 @@ class ClientConnection:
     def _line(self, text: str) -> bytes:
         """Encode *text* as one outgoing line."""
         return (text + self._eol).encode(self._encoding)
-
-    def _scan_answers(self) -> list[str] | NeedData:
-        """:meth:`next_answers` line by line, for buffered lines that include invalid ones."""
-        lines = self._lines
-        start = self._next
-        for index in range(start, len(lines)):
-            line = lines[index]
-            if isinstance(line, InvalidLine):
-                self._next = index + 1
-                self._collected = []
-                raise RemoteProtocolError(line)
-            if line == PONG:
-                answers: list[str] = self._collected
-                answers += lines[start : index + self._sentinel_answers]  # type: ignore[arg-type]
-                self._collected = []
-                self._next = index + 1
-                return answers
-        self._collected += lines[start:]  # type: ignore[arg-type]  # none is invalid
-        self._next = len(lines)
-        self._check_answer_count(len(self._collected))
-        return self._need_data()
-
-    def _check_answer_count(self, count: int) -> None:
-        """Raise ``AnswerLimitError`` once a request's answers pass ``max_answer_lines``."""
-        if count > self._max_answers:
-            self._collected = []
-            raise AnswerLimitError(
-                f"the server at {self.where} sent more than {self._max_answers} answer lines "
-                "without the pong that ends them (max_answer_lines)"
-            )
-
-    def _need_data(self) -> NeedData:
-        """:data:`NEED_DATA`, unless no more data can come: then the reason, raised.
-
-        A line already longer than ``max_line_bytes`` raises at once, before
-        its end comes: it can only be an overlong line.
-        """
-        if self._framer.discarding:
-            raise RemoteProtocolError(InvalidLine("overlong", b"", self._framer.max_line_bytes + 1))
-        if self._state is _CLOSED:
-            raise self.closed_error()
-        if self._state is _IDLE:
-            raise not_connected()
-        return NEED_DATA
-
-    def _unusable(self) -> ConnectionError:
-        """Why nothing can be sent in the current state."""
-        if self._state is _CLOSED:
-            return self.closed_error()
-        return not_connected()
