@@ -25,7 +25,6 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import trustme
 
-import linesock._client
 from handlers import protocol_handler
 from linesock import (
     AnswerLimitError,
@@ -244,18 +243,10 @@ class MakeClient:
         return client
 
 
-@pytest.fixture(params=["Client", "Client-poll", "AsyncClient", "AsyncClient-uvloop"])
+@pytest.fixture(params=["Client", "AsyncClient", "AsyncClient-uvloop"])
 def make_client(request: pytest.FixtureRequest) -> Iterator[MakeClient]:
-    """Makes clients of each kind in turn: blocking, asyncio, asyncio on uvloop.
-
-    ``Client-poll`` is the blocking client waiting as it does over TLS and
-    off Linux, with a Python socket timeout (a ``poll`` before each call)
-    instead of the kernel's SO_RCVTIMEO and SO_SNDTIMEO.
-    """
-    if request.param.startswith("Client"):
-        if request.param == "Client-poll":
-            monkeypatch = request.getfixturevalue("monkeypatch")
-            monkeypatch.setattr(linesock._client, "_KERNEL_WAITS", False)
+    """Makes clients of each kind in turn: blocking, asyncio, asyncio on uvloop."""
+    if request.param == "Client":
         maker = MakeClient(request.param, None)
         yield maker
         for client in maker.made:

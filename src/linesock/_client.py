@@ -11,14 +11,8 @@ refused before anything is sent, since they would reach the server as two
 commands.
 
 Speed: :meth:`Client.request` is the hot path, written out in one method.
-Over plain TCP on Linux the socket blocks and the kernel bounds each wait
-(``SO_RCVTIMEO``, ``SO_SNDTIMEO``), so a request costs one ``send`` and one
-``recv`` system call; a Python socket timeout (kept for TLS and elsewhere)
-adds a ``poll`` before each.  The wait is set only when it changes: a
-request whose answer comes in one read sets nothing.  The price: a signal
-handler that runs and returns during a kernel wait restarts it (Python
-retries the call), so a wait on a silent server ends only once signals stop
-coming for a whole timeout; Python's timeout would have counted on.
+The socket's timeout is set only when it changes: a request whose answer
+comes in one read sets nothing, and costs one ``sendall`` and one ``recv``.
 """
 
 from __future__ import annotations
@@ -26,8 +20,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import struct
-import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -74,18 +66,9 @@ ClientSettings = ClientConfig
 
 _READ_SIZE: Final = 64 * 1024
 _Pulled = TypeVar("_Pulled")
-# Where the kernel bounds a blocking socket's waits (Linux's SO_RCVTIMEO and
-# SO_SNDTIMEO take a struct timeval of two longs); a wait that ran out raises
-# BlockingIOError (EAGAIN) there, TimeoutError under a Python timeout.
-_KERNEL_WAITS: Final = sys.platform == "linux"
-_WAIT_ENDED: Final = (TimeoutError, BlockingIOError)
+# What a wait that runs out raises.
+_WAIT_ENDED: Final = TimeoutError
 _monotonic: Final = time.monotonic
-
-
-def _timeval(seconds: float) -> bytes:
-    """*seconds* as a struct timeval, rounded up to a microsecond (zero would mean forever)."""
-    whole, micros = divmod(max(1, int(seconds * 1_000_000) + 1), 1_000_000)
-    return struct.pack("ll", whole, micros)
 
 
 class Client(ClientSettingsView):
@@ -131,10 +114,8 @@ class Client(ClientSettingsView):
         self._timeout: Final = timeout
         self._connection = ClientConnection(self.config)
         self._sock: socket.socket | None = None
-        # The wait the socket's reads are set to now; under a Python timeout
-        # (not _kernel_waits) it bounds its writes as well.
+        # The socket's timeout now, to skip setting it again.
         self._wait: float | None = None
-        self._kernel_waits = False
         self._shut_down = False
 
     @property
@@ -160,17 +141,12 @@ class Client(ClientSettingsView):
             raise connection.connect_error(exc) from exc
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._kernel_waits = _KERNEL_WAITS and config.ssl_context is None
         if config.ssl_context is not None:
             try:
                 sock = config.ssl_context.wrap_socket(sock, server_hostname=config.server_hostname)
             except OSError as exc:
                 sock.close()
                 raise connection.tls_error(exc) from exc
-        elif self._kernel_waits:
-            sock.settimeout(None)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(config.timeout))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(config.timeout))
         self._sock = sock
         self._wait = config.timeout
         self._shut_down = False
@@ -324,7 +300,10 @@ class Client(ClientSettingsView):
     def _pull(
         self, pull: Callable[[], _Pulled | NeedData], timeout: float, deadline: float | None = None
     ) -> _Pulled:
-        """Return what *pull* gives once data came, by one *deadline* (default: *timeout* away)."""
+        """Return what *pull* gives once enough data came, reading until one deadline.
+
+        The deadline is *timeout* from now, unless given.
+        """
         if deadline is None:
             deadline = _monotonic() + timeout
         while (result := pull()) is NEED_DATA:
@@ -339,41 +318,16 @@ class Client(ClientSettingsView):
         sock = self._sock
         if sock is None:
             raise not_connected()
-        if not self._kernel_waits and self._wait != self._timeout:
-            self._set_wait(sock, self._timeout)  # a Python timeout bounds the writes too
+        if self._wait != self._timeout:
+            self._set_wait(sock, self._timeout)
         self._send_whole(sock, data)
 
     def _send_whole(self, sock: socket.socket, data: bytes) -> float:
-        """Send *data* whole within the timeout (a Python one: set by the caller); return when."""
+        """Send *data* whole, within the socket's timeout (the client's); return when it went."""
         try:
-            if self._kernel_waits:
-                began = _monotonic()
-                if (sent := sock.send(data)) != len(data):
-                    began = self._send_rest(sock, data, sent, began)
-                return began
             sock.sendall(data)
         except _WAIT_ENDED:
             raise send_timeout(self._timeout) from None
-        return _monotonic()
-
-    def _send_rest(self, sock: socket.socket, data: bytes, sent: int, began: float) -> float:
-        """Send *data* past the *sent* bytes a first blocking ``send`` took, by one deadline.
-
-        A blocking send returns early only once its wait ran out (or a signal
-        came); each further one waits at most what is left of the timeout
-        from *began*.  Returns the time the last byte went.
-        """
-        timeout = self._timeout
-        view = memoryview(data)
-        try:
-            while sent < len(data):
-                left = began + timeout - _monotonic()
-                if left <= 0:
-                    raise send_timeout(timeout)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(left))
-                sent += sock.send(view[sent:])
-        finally:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(timeout))
         return _monotonic()
 
     def _receive(self, wait: float, timeout: float | None = None) -> None:
@@ -393,9 +347,6 @@ class Client(ClientSettingsView):
         self._connection.receive_data(data)
 
     def _set_wait(self, sock: socket.socket, wait: float) -> None:
-        """Bound the socket's next reads by *wait* seconds; remembered, to skip unchanged ones."""
-        if self._kernel_waits:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(wait))
-        else:
-            sock.settimeout(wait)
+        """Set the socket's timeout to *wait* seconds; remembered, to skip unchanged ones."""
+        sock.settimeout(wait)
         self._wait = wait
