@@ -7,10 +7,13 @@ outside the protocol itself (see docs/reliability.md).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import logging
 import socket
 import struct
+import sys
+import termios
 from typing import Any, Final
 
 from ._config import ServerConfig
@@ -28,6 +31,7 @@ __all__ = [
     "lookup_name",
     "reset_on_close",
     "set_nodelay",
+    "unsent_bytes",
     "warn_if_exposed",
 ]
 
@@ -51,6 +55,8 @@ STOP_GRACE: Final = 1.0
 ACCEPT_ERROR_PAUSE: Final = 0.1
 #: A ``slow`` fault sends its answer in pieces of this many seconds' worth.
 TRICKLE_STEP: Final = 0.02
+# SIOCOUTQ (Linux): the bytes of a TCP socket's send queue not yet acknowledged.
+_OUTQ: Final[int | None] = getattr(termios, "TIOCOUTQ", None) if sys.platform == "linux" else None
 # SO_LINGER on with a zero timeout: close() then resets the connection.
 _RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)
 
@@ -83,10 +89,25 @@ def format_peer(peer: Any) -> str:
     return str(peer)
 
 
-def set_nodelay(sock: socket.socket) -> None:
-    """Turn Nagle's algorithm off on a TCP socket: every answer goes out at once."""
-    if sock.family in TCP_FAMILIES:
+def set_nodelay(sock: socket.socket, tcp: bool | None = None) -> None:
+    """Turn Nagle's algorithm off on a TCP socket: every answer goes out at once.
+
+    *tcp* says whether it is one, when the caller knows (reading the family
+    back makes an enum member each time).
+    """
+    if sock.family in TCP_FAMILIES if tcp is None else tcp:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def unsent_bytes(sock: socket.socket) -> int | None:
+    """Bytes sent on *sock* the peer has not acknowledged yet; None where unknown (not Linux)."""
+    if _OUTQ is None:
+        return None
+    try:
+        held = fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0")
+    except OSError:
+        return None
+    return int.from_bytes(held, sys.byteorder, signed=True)
 
 
 def reset_on_close(sock: Any) -> None:

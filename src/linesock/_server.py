@@ -32,6 +32,7 @@ from ._gate import ThreadedGate
 from ._lifecycle import ServedSession, ServerCore
 from ._net import (
     ACCEPT_ERROR_PAUSE,
+    TCP_FAMILIES,
     create_listener,
     format_peer,
     lookup_name,
@@ -83,6 +84,7 @@ class Server:
         self.stats: Final[ServerStats] = self._core.stats
         self._requested_port = port
         self._listener: socket.socket | None = None
+        self._tcp = True  # whether the listener (and so each client) speaks TCP
         self._address: tuple[str, int] | None = None
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
@@ -185,6 +187,7 @@ class Server:
             raise
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._listener = listener
+        self._tcp = listener.family in TCP_FAMILIES
         host, port = listener.getsockname()[:2]
         self._address = (host, port)
         logger.info("listening on %s:%d", host, port)
@@ -224,10 +227,11 @@ class Server:
             selector.register(listener, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
             while not self._stopping.is_set():
-                if not any(key.fileobj is listener for key, _ in selector.select()):
-                    continue
+                # The next client is often queued already (it connected while
+                # the last was served): take it without waiting on the selector.
                 accepted = self._accept(listener)
                 if accepted is None:
+                    selector.select()
                     continue
                 served = self._serve(*accepted)
                 if served is not None and served.stops_server():
@@ -374,7 +378,7 @@ class Server:
         *on_release* is called once the session has ended, before the client
         can see its connection close.
         """
-        set_nodelay(client)
+        set_nodelay(client, self._tcp)
         with self._lock:
             if self._stopping.is_set():
                 client.close()
@@ -389,6 +393,7 @@ class Server:
                 buffer=self._buffer,
                 stopping=self._stopping,
                 closer=self._closer,
+                tcp=self._tcp,
             )
             connection.on_release = on_release
             self._connection = connection

@@ -37,7 +37,14 @@ from ._closer import LingeringCloser
 from ._config import ServerConfig
 from ._faults import Hold
 from ._lifecycle import ServedSession
-from ._net import QUICK_ACK, STOP_GRACE, TCP_FAMILIES, TRICKLE_STEP, ack_now, reset_on_close
+from ._net import (
+    QUICK_ACK,
+    STOP_GRACE,
+    TRICKLE_STEP,
+    ack_now,
+    reset_on_close,
+    unsent_bytes,
+)
 from ._wire import Closing, EndReason
 
 __all__ = ["ServedConnection", "WriteTimeout"]
@@ -73,6 +80,7 @@ class ServedConnection:
         buffer: the server's reused read buffer.
         stopping: tells whether the server was asked to stop.
         closer: closes the connection the lingering way, off the serving path.
+        tcp: whether the client speaks TCP (not a Unix socket): TCP options apply.
     """
 
     def __init__(
@@ -84,8 +92,10 @@ class ServedConnection:
         buffer: bytearray,
         stopping: threading.Event,
         closer: LingeringCloser,
+        tcp: bool = True,
     ) -> None:
         """Take over the accepted *client*; nothing is read until :meth:`serve`."""
+        self._tcp: Final = tcp
         self.served: Final = served
         self.sock = client
         self._config: Final = config
@@ -151,6 +161,9 @@ class ServedConnection:
 
         Most clients close as soon as they read the server's FIN: closing
         them here costs what the lingering thread would, without the hand-off.
+        One that has taken every answer (the kernel says none is unacknowledged)
+        and sent nothing more is closed at once: with nothing unread, a close
+        cannot reset the connection, and nothing of ours is left to lose.
         One that keeps its socket open goes to the closer, and the slot is
         free ``QUICK_LINGER`` later.
         """
@@ -158,6 +171,14 @@ class ServedConnection:
         if isinstance(sock, ssl.SSLSocket):
             return False
         try:
+            if _DONTWAIT and unsent_bytes(sock) == 0:
+                try:
+                    if sock.recv_into(self._buffer, 0, _DONTWAIT) == 0:
+                        sock.close()  # the client closed already
+                        return True
+                except BlockingIOError:
+                    sock.close()  # nothing unread, every answer taken: a plain FIN
+                    return True
             sock.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + QUICK_LINGER
             while (left := deadline - time.monotonic()) > 0:
@@ -238,7 +259,7 @@ class ServedConnection:
         client, buffer, session = self.sock, self._buffer, self.served.session
         recv_into, send, receive = client.recv_into, client.send, session.receive
         plain = not isinstance(client, ssl.SSLSocket)
-        quick_ack = QUICK_ACK if client.family in TCP_FAMILIES else None
+        quick_ack = QUICK_ACK if self._tcp else None
         try:
             while True:
                 size = recv_into(buffer)
