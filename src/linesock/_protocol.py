@@ -136,7 +136,9 @@ class Session(SessionPlainPath):
             return b""
         if self._check_first_line:
             self._check_first_line = False
-            return self._first_batch(lines)
+            refused_or_authenticated = self._first_batch(lines)
+            if refused_or_authenticated is not None:
+                return refused_or_authenticated
         count = len(lines)
         if count == 1:
             if self._simple and not self._active_faults and not framer.had_invalid:
@@ -244,8 +246,8 @@ class Session(SessionPlainPath):
 
     # -- the batch loop ----------------------------------------------------
 
-    def _first_batch(self, lines: list[str | InvalidLine]) -> bytes:
-        """Check the session's first line (token, HTTP), then answer the batch."""
+    def _first_batch(self, lines: list[str | InvalidLine]) -> bytes | None:
+        """Check the session's first line (token, HTTP); None: answer the batch as any other."""
         first = lines[0]
         refusal = check_first_line(first, self.config.token, self.config.reject_http)
         if refusal is not None:
@@ -259,7 +261,7 @@ class Session(SessionPlainPath):
             line = _REFUSALS[refusal]
             return b"" if line is None else self._encode([line])
         if self.config.token is None:
-            return self._answer(lines)
+            return None
         self._observer.authenticated()
         ok = self._encode([OK])
         return ok + self._answer(lines[1:]) if len(lines) > 1 else ok
