@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import linesock  # noqa: E402
-from bench.servers import serve_raw  # noqa: E402
+from bench.servers import serve_raw
+
+import linesock
 
 CLIENT = """
 import socket, sys
