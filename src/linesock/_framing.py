@@ -168,21 +168,29 @@ class LineFramer:
             # search for the last LF, no tail to join or keep.  A short one
             # is decoded right here, the fast path of _decode_lines written
             # out: this runs once per round trip of a ping-pong peer.
-            if len(data) <= self._short_batch and _CR_BYTE not in data:
-                try:
-                    if self._built_in_decoder:
-                        text = data.decode(self.encoding)
-                    else:
-                        text = self._decode(data)[0]
-                except UnicodeDecodeError:
-                    pass
-                else:
-                    lines = text.split("\n")
-                    lines.pop()
-                    self.had_invalid = False
-                    return lines  # type: ignore[return-value]  # see _decode_lines
+            if len(data) <= self._short_batch:
+                short = self._decode_short(data)
+                if short is not None:
+                    return short
             return self._decode_lines(data, 0, len(data))
         return self.feed_buffer(data, len(data))
+
+    def _decode_short(self, data: bytes | bytearray) -> list[str | InvalidLine] | None:
+        """A short read of whole lines with no CR, decoded and split; None if it is not one.
+
+        The fast path of :meth:`_decode_lines` written out: a short read is
+        no line over the limit, and without CR needs no CR rule.
+        """
+        if _CR_BYTE in data:
+            return None
+        try:
+            text = data.decode(self.encoding) if self._built_in_decoder else self._decode(data)[0]
+        except UnicodeDecodeError:
+            return None
+        lines = text.split("\n")
+        lines.pop()
+        self.had_invalid = False
+        return lines  # type: ignore[return-value]  # see _decode_lines
 
     def feed_buffer(self, buffer: bytes | bytearray, size: int) -> list[str | InvalidLine]:
         """Like ``feed(bytes(buffer[:size]))``, without copying the read.
@@ -199,7 +207,11 @@ class LineFramer:
             and not self._tail
             and not self._discarding
         ):
-            return self.feed(buffer[:size])  # one short command, say: feed's fast path
+            # One short command, say: this runs once per round trip of a
+            # ping-pong peer, so it goes to the short decode without feed's checks.
+            chunk = buffer[:size]
+            short = self._decode_short(chunk)
+            return self._decode_lines(chunk, 0, size) if short is None else short
         end = buffer.rfind(_LF, 0, size) + 1
         view = memoryview(buffer)
         if not end:
