@@ -51,8 +51,8 @@ def raw_batch(view: memoryview, size: int, buffer: bytearray) -> bytes:
 def linesock_batch(session: Session, view: memoryview, size: int) -> bytes:
     """The threaded server's work for one read: copy out of the buffer, answer it all."""
     out = session.receive(view[:size].tobytes())
-    while session.backlog:
-        out += session.answer_backlog()
+    while session.has_queued:
+        out += session.answer_queued()
     return out
 
 

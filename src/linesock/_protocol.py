@@ -190,9 +190,15 @@ class Session(SessionPlainPath):
         """True while a streamed (iterator) answer still has lines to send."""
         return self._stream is not None
 
-    #: The 0.1.0 names of :attr:`has_queued` and :meth:`answer_queued`.
-    backlog = has_queued
-    answer_backlog = answer_queued
+    # The 0.1.0 names, written out: mypyc compiles no alias in a class body.
+    @property
+    def backlog(self) -> bool:
+        """The 0.1.0 name of :attr:`has_queued`."""
+        return self.has_queued
+
+    def answer_backlog(self) -> bytes:
+        """The 0.1.0 name of :meth:`answer_queued`."""
+        return self.answer_queued()
 
     def resume(self, result: object = None, error: BaseException | None = None) -> bytes:
         """Finish the pending deferred answer and go on with the queued commands.

@@ -13,7 +13,7 @@ import concurrent.futures
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from ._access import Refusal, WrongToken
 from ._answers import add_answer
@@ -98,22 +98,23 @@ class SessionRarePaths:
     _pushes: int
     handler: Handler
 
-    if TYPE_CHECKING:  # Session's, used by the fault path
+    # Session's, used by the fault path.  Declared as methods, not under
+    # TYPE_CHECKING: mypyc compiles no statement in a class body.
+    def _run(
+        self,
+        lines: list[str | InvalidLine],
+        out: list[str],
+        all_text: bool,
+        size: int = 0,
+        starts: list[int] | None = None,
+    ) -> int:
+        raise NotImplementedError
 
-        def _run(
-            self,
-            lines: list[str | InvalidLine],
-            out: list[str],
-            all_text: bool,
-            size: int = 0,
-            starts: list[int] | None = None,
-        ) -> int: ...
+    def _finish(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> bytes:
+        raise NotImplementedError
 
-        def _finish(
-            self, lines: list[str | InvalidLine], out: list[str], starts: list[int]
-        ) -> bytes: ...
-
-        def _answer_general(self, lines: list[str | InvalidLine]) -> bytes: ...
+    def _answer_general(self, lines: list[str | InvalidLine]) -> bytes:
+        raise NotImplementedError
 
     def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:
         """Forget the commands a closing session will never run, and any partial line.
