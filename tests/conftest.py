@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frontends import FRONT_ENDS, serve_fixture
+from support import core_build
 
 # The requirements traceability report of ./do_ver (see tests/traceability.py).
 pytest_plugins = ["traceability"]
@@ -18,6 +19,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="also run the tests marked slow (long soak and huge-input tests)",
     )
+
+
+#: How the header of a run names each build of the core.
+_BUILDS = {
+    "pure": "pure Python",
+    "compiled": "compiled with mypyc (./do_install --compiled)",
+    "mixed": "partly compiled (rebuild with ./do_install --compiled)",
+}
+
+
+def pytest_report_header() -> str:
+    """Say which build of the core the run tests."""
+    return f"linesock core: {_BUILDS[core_build()]}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
