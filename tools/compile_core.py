@@ -6,10 +6,10 @@ Usage: ``.venv/bin/python tools/compile_core.py build|clean|status``
 The compiled core is an option, never the default: the pure-Python modules
 stay the source, and the compiled ones are C extension modules that mypyc
 builds from them, placed beside them in ``src/linesock/`` (and mypyc's
-shared library of the group in ``src/``).  Python imports
-an extension module in preference to the ``.py`` of the same name, so the
-editable install of ``./do_install`` picks them up with nothing else to do;
-``clean`` removes them and linesock is pure Python again.
+shared library of the group in ``src/``).  Python imports an extension
+module in preference to the ``.py`` of the same name, so the editable
+install of ``./do_install`` picks them up with nothing else to do; ``clean``
+removes them and linesock is pure Python again.
 
 * ``build`` compiles :data:`COMPILED_MODULES` with the mypyc of ``.venv``
   (mypy's, pinned in constraints/dev.txt) and the C compiler Python was
