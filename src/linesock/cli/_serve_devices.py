@@ -159,13 +159,20 @@ class ServerGroup:
         if not servers:
             raise ValueError("a ServerGroup needs at least one server")
         self.servers: Final = tuple(servers)
+        # Held while starting a server and while stopping them all: a signal
+        # that comes mid-start stops what started, and nothing starts after.
+        self._lock: Final = threading.Lock()
+        self._stopped = False
 
     def serve_forever(self) -> None:
         """Serve every server until one stops or :meth:`stop`; then all have stopped."""
         first, *others = self.servers
         watchers = []
         for server in others:
-            server.start()
+            with self._lock:
+                if self._stopped:
+                    break
+                server.start()
             watcher = threading.Thread(
                 target=self._stop_after, args=(server,), name="linesock-group", daemon=True
             )
@@ -180,6 +187,8 @@ class ServerGroup:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop every server (safe from any thread, and more than once)."""
+        with self._lock:
+            self._stopped = True
         for server in self.servers:
             server.stop(timeout)
 
