@@ -4,19 +4,13 @@ Design notes
 ------------
 The serving thread sits in a blocking ``recv_into`` on one reused buffer
 (no fresh allocation per read); ``Server.stop()`` wakes it by shutting the
-socket down.  Answers go out with a non-blocking ``send`` first, which
-succeeds at once for any client that reads; only a client that stops
-reading takes the slow path, which waits for room at most ``write_timeout``.
-While the server writes it does not read, so a client that does not read
-its answers cannot make the server buffer more than one chunk of them
-(back-pressure).  Everything that is protocol lives in the session; what a
-beginning or an end means lives in :mod:`linesock._lifecycle`.
-
-Answers pushed from another thread (``Server.push``, the compat layer's
-``send``) need a write lock so that they never interleave with the serving
-thread's sends.  The lock exists only from the first such push on: until
-then the serving thread sends without one, announcing each unlocked send
-in ``_sending`` so that the first pusher can wait for it to finish.
+socket down.  How answers go out (at once, or bounded by ``write_timeout``
+for a client that lags, and under a lock once another thread pushes) is
+:mod:`linesock._server_sending`.  While the server writes it does not read,
+so a client that does not read its answers cannot make the server buffer
+more than one chunk of them (back-pressure).  Everything that is protocol
+lives in the session; what a beginning or an end means lives in
+:mod:`linesock._lifecycle`.
 """
 
 from __future__ import annotations
@@ -25,7 +19,6 @@ import concurrent.futures
 import contextlib
 import inspect
 import math
-import selectors
 import socket
 import ssl
 import threading
@@ -45,32 +38,22 @@ from ._net import (
     reset_on_close,
     unsent_bytes,
 )
+from ._server_sending import DONTWAIT, ConnectionSender, WriteTimeout
 from ._wire import Closing, EndReason
 
 __all__ = ["ServedConnection", "WriteTimeout"]
 
 _TCP: Final = socket.IPPROTO_TCP
-# Lets ``send`` fail at once instead of blocking where the platform has it.
-_DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
 # How long the serving thread waits for a leaving client to close before the
 # lingering thread takes over: a loopback client closes within ~0.1 ms.
 QUICK_LINGER: Final = 0.005
-# How often a send to a lagging client looks whether stop() was called.
-STOP_POLL: Final = 0.1
-# How often a first pusher looks again whether the serving thread's
-# unlocked send is over (it is a non-blocking send, unless the client lags).
-_PUSH_POLL: Final = 0.001
 
 
 # What the serving thread sees when ``stop()`` shuts the client's socket down.
 _CUT_BY_STOP: Final = frozenset({EndReason.CLIENT_CLOSED, EndReason.CONNECTION_ERROR})
 
 
-class WriteTimeout(Exception):
-    """A client did not take its answers within ``write_timeout``."""
-
-
-class ServedConnection:
+class ServedConnection(ConnectionSender):
     """The threaded server's side of one client connection.
 
     Args:
@@ -98,7 +81,7 @@ class ServedConnection:
         self._tcp: Final = tcp
         self.served: Final = served
         self.sock = client
-        self._config: Final = config
+        self._config = config
         self._buffer: Final = buffer
         self._stopping: Final = stopping
         self._closer: Final = closer
@@ -171,9 +154,9 @@ class ServedConnection:
         if isinstance(sock, ssl.SSLSocket):
             return False
         try:
-            if _DONTWAIT and unsent_bytes(sock) == 0:
+            if DONTWAIT and unsent_bytes(sock) == 0:
                 try:
-                    if sock.recv_into(self._buffer, 0, _DONTWAIT) == 0:
+                    if sock.recv_into(self._buffer, 0, DONTWAIT) == 0:
                         sock.close()  # the client closed already
                         return True
                 except BlockingIOError:
@@ -221,16 +204,6 @@ class ServedConnection:
         if self._wake is not None:
             self._wake.set()
 
-    def push(self, data: bytes) -> None:
-        """Send *data* from a thread other than the serving one, between the server's sends."""
-        if self._push_lock is None:
-            self._push_lock = threading.Lock()
-        with self._push_lock:
-            deadline = time.monotonic() + (self._config.write_timeout or 60.0)
-            while self._sending and time.monotonic() < deadline:
-                time.sleep(_PUSH_POLL)
-            self._send_all(data)
-
     # -- the serving thread ---------------------------------------------
 
     def _start_tls(self, context: ssl.SSLContext) -> None:
@@ -271,7 +244,7 @@ class ServedConnection:
                     self._sending = True
                     if plain and self._push_lock is None:
                         try:
-                            sent = send(out, _DONTWAIT)
+                            sent = send(out, DONTWAIT)
                         except BlockingIOError:
                             sent = 0
                         if sent != len(out):
@@ -415,66 +388,3 @@ class ServedConnection:
             if left > 0 and wake.wait(left):
                 raise ConnectionAbortedError("the session ended during a fault's hold")
             self.send(hold.data[offset : offset + step])
-
-    def send(self, data: bytes) -> None:
-        """Send all of *data* from the serving thread, under the push lock once there is one."""
-        lock = self._push_lock
-        if lock is None:
-            self._sending = True
-            try:
-                if self._push_lock is None:  # looked at again, after announcing the send
-                    self._send_all(data)
-                    return
-            finally:
-                self._sending = False
-            lock = self._push_lock
-        with lock:
-            self._send_all(data)
-
-    def _send_all(self, data: bytes) -> None:
-        """Send all of *data*, waiting at most ``write_timeout`` for a client that lags."""
-        client = self.sock
-        if isinstance(client, ssl.SSLSocket):
-            # TLS sockets take no send flags: a blocking send with a timeout.
-            client.settimeout(self._config.write_timeout)
-            try:
-                client.sendall(data)
-            except TimeoutError as exc:
-                raise WriteTimeout from exc
-            finally:
-                client.settimeout(None)
-            return
-        try:
-            sent = client.send(data, _DONTWAIT)
-        except BlockingIOError:
-            sent = 0
-        if sent != len(data):
-            self._send_rest(data, sent)
-
-    def _send_rest(self, data: bytes, sent: int) -> None:
-        """Send *data* after its first *sent* bytes, to a client that lags.
-
-        Waits for room at most ``write_timeout`` in all, then raises ``WriteTimeout``.
-        """
-        client = self.sock
-        timeout = self._config.write_timeout
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        remaining = memoryview(data)[sent:]
-        with selectors.DefaultSelector() as selector:
-            selector.register(client, selectors.EVENT_WRITE)
-            while remaining:
-                # Waits are cut short so that a stop() meanwhile is seen within STOP_POLL.
-                left = min(deadline, self._stop_deadline) - time.monotonic()
-                if left <= 0:
-                    raise WriteTimeout
-                if not selector.select(min(left, STOP_POLL)):
-                    continue
-                try:
-                    remaining = remaining[client.send(remaining, _DONTWAIT) :]
-                except BlockingIOError:
-                    continue
-
-
-def _has_buffered_input(client: socket.socket) -> bool:
-    """Whether TLS has decrypted input waiting that the socket will not signal."""
-    return isinstance(client, ssl.SSLSocket) and client.pending() > 0
