@@ -152,6 +152,20 @@ class Hold:
     bytes_per_second: float | None = None
     """The rate to trickle :attr:`data` out at; None sends it at once."""
 
+    def pieces(self, step: float) -> Iterator[tuple[float, bytes]]:
+        """The data in the pieces to send, each with its due time in seconds from now.
+
+        At once after the delay, or, with a rate, in pieces of *step*
+        seconds' worth (at least a byte) spaced at that rate.  Empty data
+        gives no piece (and no wait).
+        """
+        rate = self.bytes_per_second
+        data = self.data
+        size = len(data) if rate is None else max(1, int(rate * step))
+        for offset in range(0, len(data), size):
+            due = self.delay if rate is None else self.delay + offset / rate
+            yield due, data[offset : offset + size]
+
 
 class _Active:
     """An active fault and how many more commands it applies to (None: until cleared)."""

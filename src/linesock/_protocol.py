@@ -272,10 +272,6 @@ class Session(SessionPlainPath):
         ok = self._encode([OK])
         return ok + self._answer(lines[1:]) if len(lines) > 1 else ok
 
-    def _answer_general(self, lines: list[str | InvalidLine]) -> bytes:
-        """Answer *lines* with the general loop (the plain paths' way out)."""
-        return self._answer(lines)
-
     def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         """Answer *lines* in order until they run out, one defers or closes, or output fills.
 

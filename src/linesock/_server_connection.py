@@ -380,11 +380,9 @@ class ServedConnection(ConnectionSender):
         A ``stop()`` or ``kick()`` cuts the wait short; the held answer is not sent.
         """
         wake = self._wake_event()
-        rate = hold.bytes_per_second
-        step = len(hold.data) if rate is None else max(1, int(rate * TRICKLE_STEP))
-        start = time.monotonic() + hold.delay
-        for offset in range(0, len(hold.data), step):
-            left = start + (0.0 if rate is None else offset / rate) - time.monotonic()
+        start = time.monotonic()
+        for due, piece in hold.pieces(TRICKLE_STEP):
+            left = start + due - time.monotonic()
             if left > 0 and wake.wait(left):
                 raise ConnectionAbortedError("the session ended during a fault's hold")
-            self.send(hold.data[offset : offset + step])
+            self.send(piece)

@@ -113,7 +113,7 @@ class SessionRarePaths:
     def _finish(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> bytes:
         raise NotImplementedError
 
-    def _answer_general(self, lines: list[str | InvalidLine]) -> bytes:
+    def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         raise NotImplementedError
 
     def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:

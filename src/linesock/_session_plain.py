@@ -111,7 +111,7 @@ class SessionPlainPath(SessionRarePaths):
         line is encoded at once; anything else is settled as in a slice.
         """
         if line == "ping" or line == "disconnect" or line == "shutdown":  # noqa: PLR1714
-            return self._answer_general([line])
+            return self._answer([line])
         results: list[object] = []
         self._results = results
         self._pushes = 0

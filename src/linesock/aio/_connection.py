@@ -264,16 +264,14 @@ class SessionProtocol(asyncio.Protocol):
     async def _carry_out(self, hold: Hold) -> None:
         """Wait a fault's delay, then write its bytes (trickled at its rate, if it has one)."""
         loop, transport = self._loop, self.transport
-        rate = hold.bytes_per_second
-        step = len(hold.data) if rate is None else max(1, int(rate * TRICKLE_STEP))
-        start = loop.time() + hold.delay
-        for offset in range(0, len(hold.data), step):
-            left = start + (0.0 if rate is None else offset / rate) - loop.time()
+        start = loop.time()
+        for due, piece in hold.pieces(TRICKLE_STEP):
+            left = start + due - loop.time()
             if left > 0:
                 await asyncio.sleep(left)
             if transport.is_closing():
                 return
-            transport.write(hold.data[offset : offset + step])
+            transport.write(piece)
 
     # -- ending the session ---------------------------------------------------
 
