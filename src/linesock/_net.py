@@ -19,6 +19,7 @@ from typing import Any, Final
 from ._config import ServerConfig
 
 __all__ = [
+    "ACCEPT_ENDS_ON_SHUTDOWN",
     "ACCEPT_ERROR_PAUSE",
     "LINGER_SECONDS",
     "QUICK_ACK",
@@ -31,6 +32,7 @@ __all__ = [
     "lookup_name",
     "reset_on_close",
     "set_nodelay",
+    "unread_bytes",
     "unsent_bytes",
     "warn_if_exposed",
 ]
@@ -53,10 +55,15 @@ STOP_GRACE: Final = 1.0
 #: After a failed ``accept`` (out of file descriptors, say) the server pauses
 #: this long instead of spinning on the error.
 ACCEPT_ERROR_PAUSE: Final = 0.1
+#: Whether shutting a listening socket down ends an ``accept`` blocked on it
+#: (Linux: it raises EINVAL); elsewhere the threaded server waits in a selector.
+ACCEPT_ENDS_ON_SHUTDOWN: Final = sys.platform == "linux"
 #: A ``slow`` fault sends its answer in pieces of this many seconds' worth.
 TRICKLE_STEP: Final = 0.02
 # SIOCOUTQ (Linux): the bytes of a TCP socket's send queue not yet acknowledged.
 _OUTQ: Final[int | None] = getattr(termios, "TIOCOUTQ", None) if sys.platform == "linux" else None
+# FIONREAD: the bytes received on a socket and not read yet.
+_INQ: Final[int | None] = getattr(termios, "FIONREAD", None)
 # SO_LINGER on with a zero timeout: close() then resets the connection.
 _RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)
 
@@ -105,6 +112,20 @@ def unsent_bytes(sock: socket.socket) -> int | None:
         return None
     try:
         held = fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0")
+    except OSError:
+        return None
+    return int.from_bytes(held, sys.byteorder, signed=True)
+
+
+def unread_bytes(sock: socket.socket) -> int | None:
+    """Bytes received on *sock* and not read yet; None where unknown.
+
+    Unlike a ``recv`` that peeks, it raises nothing when there are none.
+    """
+    if _INQ is None:
+        return None
+    try:
+        held = fcntl.ioctl(sock.fileno(), _INQ, b"\0\0\0\0")
     except OSError:
         return None
     return int.from_bytes(held, sys.byteorder, signed=True)

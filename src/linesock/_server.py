@@ -31,6 +31,7 @@ from ._faults import Faults
 from ._gate import ThreadedGate
 from ._lifecycle import ServedSession, ServerCore
 from ._net import (
+    ACCEPT_ENDS_ON_SHUTDOWN,
     ACCEPT_ERROR_PAUSE,
     TCP_FAMILIES,
     create_listener,
@@ -85,6 +86,7 @@ class Server:
         self._requested_port = port
         self._listener: socket.socket | None = None
         self._tcp = True  # whether the listener (and so each client) speaks TCP
+        self._family, self._proto = int(socket.AF_INET), 0  # the listener's, for accepted sockets
         self._address: tuple[str, int] | None = None
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
@@ -188,6 +190,7 @@ class Server:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._listener = listener
         self._tcp = listener.family in TCP_FAMILIES
+        self._family, self._proto = int(listener.family), listener.proto
         host, port = listener.getsockname()[:2]
         self._address = (host, port)
         logger.info("listening on %s:%d", host, port)
@@ -223,6 +226,17 @@ class Server:
 
     def _serve_from_the_backlog(self, listener: socket.socket, wake: socket.socket) -> None:
         """Accept a client only when free: the others wait in the kernel's listen queue."""
+        if ACCEPT_ENDS_ON_SHUTDOWN:
+            # One blocking accept per client, as the plainest server has;
+            # stop() shuts the listener down, which ends the wait at once.
+            listener.setblocking(True)
+            while not self._stopping.is_set():
+                accepted = self._accept(listener)
+                if accepted is not None:
+                    served = self._serve(*accepted)
+                    if served is not None and served.stops_server():
+                        return
+            return
         with selectors.DefaultSelector() as selector:
             selector.register(listener, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
@@ -266,6 +280,9 @@ class Server:
             if self._wake_writer is not None:
                 with contextlib.suppress(OSError):  # already stopped: the pair is closed
                     self._wake_writer.send(b"x")
+            if ACCEPT_ENDS_ON_SHUTDOWN and self._listener is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    self._listener.shutdown(socket.SHUT_RD)
             never_served = self._serving_thread is None
             on_serving_thread = threading.current_thread() is self._serving_thread
             if self._connection is not None and not on_serving_thread:
@@ -356,13 +373,18 @@ class Server:
     def _accept(self, listener: socket.socket) -> tuple[socket.socket, str] | None:
         """Take the next client from the kernel's queue (None if it went away, or on an error)."""
         try:
-            client, peer = listener.accept()
+            # socket.accept() without its wrapper, which reads the listener's
+            # family and type back as enum members: once per client.
+            fd, peer = listener._accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None
         except OSError as exc:
+            if self._stopping.is_set():
+                return None  # stop() shut the listener down
             logger.error("accept failed: %s", exc)
             self._finished.wait(ACCEPT_ERROR_PAUSE)
             return None
+        client = socket.socket(self._family, socket.SOCK_STREAM, self._proto, fd)
         if client.gettimeout() is not None:  # only under socket.setdefaulttimeout()
             client.setblocking(True)
         return client, format_peer(peer)

@@ -36,6 +36,7 @@ from ._net import (
     TRICKLE_STEP,
     ack_now,
     reset_on_close,
+    unread_bytes,
     unsent_bytes,
 )
 from ._server_sending import DONTWAIT, ConnectionSender, WriteTimeout
@@ -153,15 +154,10 @@ class ServedConnection(ConnectionSender):
         sock = self.sock
         if isinstance(sock, ssl.SSLSocket):
             return False
+        if unsent_bytes(sock) == 0 and unread_bytes(sock) == 0:
+            sock.close()  # every answer taken, nothing unread: a plain FIN
+            return True
         try:
-            if DONTWAIT and unsent_bytes(sock) == 0:
-                try:
-                    if sock.recv_into(self._buffer, 0, DONTWAIT) == 0:
-                        sock.close()  # the client closed already
-                        return True
-                except BlockingIOError:
-                    sock.close()  # nothing unread, every answer taken: a plain FIN
-                    return True
             sock.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + QUICK_LINGER
             while (left := deadline - time.monotonic()) > 0:
