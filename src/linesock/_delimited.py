@@ -69,6 +69,10 @@ class Framer(Protocol):
     def buffered(self) -> int:
         """How many bytes of an unfinished line the framer holds."""
 
+    @property
+    def whole_read_limit(self) -> int:
+        """The longest read of whole lines that is one command if it has one LF (0: none)."""
+
     def feed(self, data: bytes | bytearray) -> list[str | InvalidLine]:
         """Take the next bytes of the stream; return the lines they complete."""
 
@@ -162,6 +166,11 @@ class DelimitedFramer:
     def discarding(self) -> bool:
         """True while an overlong line streams in (it will be an ``InvalidLine``)."""
         return self._discarding
+
+    @property
+    def whole_read_limit(self) -> int:
+        """Always 0: no read is one command by its LF alone (see ``LineFramer``)."""
+        return 0
 
     def feed_buffer(self, buffer: bytes | bytearray, size: int) -> list[str | InvalidLine]:
         """Like ``feed(bytes(buffer[:size]))``; nothing refers to *buffer* afterwards."""

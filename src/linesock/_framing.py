@@ -39,7 +39,13 @@ import codecs
 import functools
 from typing import Final, Literal, NamedTuple
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "InvalidLine", "LineFramer", "line_codec"]
+__all__ = [
+    "BUILT_IN_DECODERS",
+    "DEFAULT_MAX_LINE_BYTES",
+    "InvalidLine",
+    "LineFramer",
+    "line_codec",
+]
 
 #: The default longest line, in bytes before the LF (CR included).  One MiB
 #: holds any realistic command, a waveform or JSON blob among them, while a
@@ -60,7 +66,7 @@ _CR_BYTE: Final = 0x0D
 _LF_BYTE: Final = 0x0A
 # Encodings that ``bytes.decode`` reaches without a codec registry look-up:
 # faster than calling the codec's own function, slower for any other encoding.
-_BUILT_IN_DECODERS: Final = frozenset({"utf-8", "ascii", "iso8859-1"})
+BUILT_IN_DECODERS: Final = frozenset({"utf-8", "ascii", "iso8859-1"})
 # How much of an overlong line is kept, for the log line that reports it.
 _OVERLONG_PREFIX: Final = 128
 
@@ -113,6 +119,7 @@ class LineFramer:
         "encoding",
         "had_invalid",
         "max_line_bytes",
+        "whole_read_limit",
     )
 
     def __init__(
@@ -129,7 +136,7 @@ class LineFramer:
         self.max_line_bytes: Final = max_line_bytes
         self.encoding: Final = info.name
         self._decode = info.decode
-        self._built_in_decoder = info.name in _BUILT_IN_DECODERS
+        self._built_in_decoder = info.name in BUILT_IN_DECODERS
         # A batch this short holds no line over the limit, and is not long.
         self._short_batch = min(_LONG_LINE, max_line_bytes + 1)
         # The unterminated tail.  A bytearray, so that a line trickling in a
@@ -144,6 +151,12 @@ class LineFramer:
         #: :class:`InvalidLine`; when not, every one of them is a ``str`` and a
         #: caller may skip checking each.
         self.had_invalid = False
+        #: The longest read of whole lines that is decoded in one piece, or 0
+        #: while a line is unfinished (it has bytes of an earlier read).  A
+        #: read of at most this many bytes that ends with its only LF, holds
+        #: no CR and decodes is one command, as :meth:`feed` would return it:
+        #: ``Session`` takes such reads without feeding the framer at all.
+        self.whole_read_limit = self._short_batch
 
     @property
     def buffered(self) -> int:
@@ -163,34 +176,7 @@ class LineFramer:
         (:attr:`had_invalid` tells whether there was any).  Bytes after the
         last LF are kept for the next call.
         """
-        if data[-1:] == _LF and not self._tail and not self._discarding:
-            # The common case, a read of whole lines (one command, say): no
-            # search for the last LF, no tail to join or keep.  A short one
-            # is decoded right here, the fast path of _decode_lines written
-            # out: this runs once per round trip of a ping-pong peer.
-            if len(data) <= self._short_batch:
-                short = self._decode_short(data)
-                if short is not None:
-                    return short
-            return self._decode_lines(data, 0, len(data))
         return self.feed_buffer(data, len(data))
-
-    def _decode_short(self, data: bytes | bytearray) -> list[str | InvalidLine] | None:
-        """A short read of whole lines with no CR, decoded and split; None if it is not one.
-
-        The fast path of :meth:`_decode_lines` written out: a short read is
-        no line over the limit, and without CR needs no CR rule.
-        """
-        if _CR_BYTE in data:
-            return None
-        try:
-            text = data.decode(self.encoding) if self._built_in_decoder else self._decode(data)[0]
-        except UnicodeDecodeError:
-            return None
-        lines = text.split("\n")
-        lines.pop()
-        self.had_invalid = False
-        return lines  # type: ignore[return-value]  # see _decode_lines
 
     def feed_buffer(self, buffer: bytes | bytearray, size: int) -> list[str | InvalidLine]:
         """Like ``feed(bytes(buffer[:size]))``, without copying the read.
@@ -201,22 +187,40 @@ class LineFramer:
         tail, and only an unfinished last line is copied into it.  Nothing
         refers to *buffer* once this returns.
         """
-        if (
-            0 < size <= self._short_batch
-            and buffer[size - 1] == _LF_BYTE
-            and not self._tail
-            and not self._discarding
-        ):
-            # One short command, say: this runs once per round trip of a
-            # ping-pong peer, so it goes to the short decode without feed's checks.
-            chunk = buffer[:size]
-            short = self._decode_short(chunk)
-            return self._decode_lines(chunk, 0, size) if short is None else short
+        if 0 < size <= self.whole_read_limit and buffer[size - 1] == _LF_BYTE:
+            # A short read of whole lines, one command say: no line in it is
+            # over the limit, and with no CR none needs the CR rule, so it is
+            # decoded and split right here.  This runs once per round trip of
+            # a ping-pong peer, so no call of its own: see docs/performance.md.
+            chunk = buffer if size == len(buffer) else buffer[:size]
+            if _CR_BYTE not in chunk:
+                try:
+                    text = (
+                        chunk.decode(self.encoding)
+                        if self._built_in_decoder
+                        else self._decode(chunk)[0]
+                    )
+                except UnicodeDecodeError:
+                    pass  # _decode_lines tells the bad lines from the good
+                else:
+                    split = text.split("\n")
+                    split.pop()  # the empty string after the final LF
+                    self.had_invalid = False
+                    return split  # type: ignore[return-value]  # str only: see _decode_lines
+            return self._decode_lines(chunk, 0, size)
+        return self._feed_pieces(buffer, size)
+
+    def _feed_pieces(self, buffer: bytes | bytearray, size: int) -> list[str | InvalidLine]:
+        """:meth:`feed_buffer` for a read that is not short whole lines with nothing before it.
+
+        It may end in an unfinished line, or finish one an earlier read began.
+        """
         end = buffer.rfind(_LF, 0, size) + 1
         view = memoryview(buffer)
         if not end:
             self._keep(view[:size])
             self.had_invalid = False
+            self.whole_read_limit = 0
             return []
         lines: list[str | InvalidLine]
         if self._tail and not self._discarding and end < _JOIN_LIMIT:
@@ -249,6 +253,9 @@ class LineFramer:
             lines = self._decode_lines(buffer, 0, end)
         if end < size:
             self._keep(view[end:size])
+            self.whole_read_limit = 0
+        else:
+            self.whole_read_limit = self._short_batch
         return lines
 
     def feed_eof(self) -> int:
@@ -260,6 +267,7 @@ class LineFramer:
         lost = len(self._tail) + self._discarded
         self._tail.clear()
         self._discarding = False
+        self.whole_read_limit = self._short_batch
         self._discarded = 0
         return lost
 

@@ -26,20 +26,23 @@ from ._answers import encode_lines, sendable
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import ANSWER_TERMINATORS, create_framer
 from ._faults import Faults, Hold
-from ._framing import InvalidLine
+from ._framing import BUILT_IN_DECODERS, InvalidLine
 from ._observer import SessionObserver
 from ._session_paths import OUTPUT_CHUNK, is_deferred
 from ._session_plain import (
     MIN_PLAIN_BATCH,
+    Failed,
     Pushed,
     SessionPlainPath,
     spells_built_ins_in_ascii,
 )
-from ._wire import DISCONNECT, OK, UNAUTHORIZED, Closing
+from ._wire import DISCONNECT, OK, PONG, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 
 
+_LF: Final = b"\n"
+_CR: Final = b"\r"
 _REFUSALS: Final = {Refusal.UNAUTHORIZED: UNAUTHORIZED, Refusal.HTTP: None}
 
 
@@ -114,8 +117,14 @@ class Session(SessionPlainPath):
         self._plain_scan = self._join_whole and spells_built_ins_in_ascii(config.encoding)
         # A read of one command may skip the batch loop (a recorder needs the loop).
         self._simple = self._join_whole and not record
+        self._pong = (PONG + self._eol).encode(self._encoding)
+        # receive() may take a read of one command itself: the LF framer in
+        # an encoding bytes.decode knows, and the shortest path allowed.
+        self._quick = self._simple and self.framer.encoding in BUILT_IN_DECODERS
 
-    def receive(self, data: bytes | bytearray, size: int | None = None) -> bytes:
+    def receive(  # noqa: C901 - the per-read path, written out (see the shortest path below)
+        self, data: bytes | bytearray, size: int | None = None
+    ) -> bytes:
         """Take bytes from the client; return the answers to send now.
 
         Commands that follow a deferred answer wait in a queue until
@@ -126,11 +135,73 @@ class Session(SessionPlainPath):
         """
         if self.closing is not None:
             return b""
+        if size is None:
+            size = len(data)
+        line = ""
+        taken = False
+        if (
+            self._quick
+            and 0 < size <= self.framer.whole_read_limit
+            and data.find(_LF, 0, size) == size - 1
+            and data.find(_CR, 0, size) < 0
+            and not self._check_first_line
+            and self.pending is None
+            and not self._queue
+            and not self._active_faults
+        ):
+            # One short command (a client waiting for each answer): what the
+            # framer would return, without a call to it (see its
+            # whole_read_limit): this runs once per round trip.
+            try:
+                line = data[: size - 1].decode(self._encoding)
+            except UnicodeDecodeError:
+                pass  # the framer tells what is wrong with it
+            else:
+                taken = True
+                self.stats.commands += 1
+        if not taken:
+            framed = self._frame(data, size)
+            if type(framed) is bytes:
+                return framed
+            line = framed  # type: ignore[assignment]  # str: the one command
+        # One command, with no recorder and no fault: the shortest path,
+        # written out here because it runs once per round trip (see
+        # docs/performance.md).  The built-ins but ping, and any result but
+        # a plain line or None, go the general ways.
+        if line == "ping":
+            return self._pong
+        if line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see _run
+            return self._answer([line])
+        pushed: list[object] = []
+        self._results = pushed  # what push() adds while the handler runs
+        self._pushes = 0
+        try:
+            result = self.handler(line)
+        except BaseException as exc:
+            result = Failed(exc)
+        self._results = None
+        if not pushed:
+            if type(result) is str and "\n" not in result:
+                try:
+                    return (result + self._eol).encode(self._encoding)
+                except UnicodeEncodeError:
+                    pass  # dropped and reported by _settle_one
+            elif result is None:
+                return b""
+        return self._settle_one(line, result, pushed)
+
+    def _frame(self, data: bytes | bytearray, size: int) -> str | bytes:
+        """Feed a read to the framer; return its one command for the shortest path, or its answers.
+
+        A read that is not one command of a session with no recorder and no
+        fault is answered here (or queued: then the answer is ``b""``).
+        """
         framer = self.framer
-        lines = framer.feed(data) if size is None else framer.feed_buffer(data, size)
+        lines = framer.feed_buffer(data, size)
         if not lines:
             return b""
-        self.stats.commands += len(lines)
+        count = len(lines)
+        self.stats.commands += count
         if self.pending is not None or self._queue:
             self._queue += lines
             return b""
@@ -139,14 +210,10 @@ class Session(SessionPlainPath):
             refused_or_authenticated = self._first_batch(lines)
             if refused_or_authenticated is not None:
                 return refused_or_authenticated
-        count = len(lines)
-        if count == 1:
-            if self._simple and not self._active_faults and not framer.had_invalid:
-                return self._answer_one(lines[0])  # type: ignore[arg-type]  # text: not invalid
-        elif count >= MIN_PLAIN_BATCH and self._is_plain(
-            data, len(data) if size is None else size, lines
-        ):
-            return self._answer_plain(lines)  # type: ignore[arg-type]  # all text: see _is_plain
+        if count == 1 and self._simple and not self._active_faults and not framer.had_invalid:
+            return lines[0]  # type: ignore[return-value]  # text: the framer saw no invalid line
+        if count >= MIN_PLAIN_BATCH and self._is_plain(data, size, lines):
+            return self._answer_plain(lines)  # type: ignore[arg-type]  # text: see _is_plain
         return self._answer(lines, not framer.had_invalid)
 
     def receive_eof(self) -> int:

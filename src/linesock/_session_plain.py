@@ -36,6 +36,7 @@ from ._session_paths import OUTPUT_CHUNK, SessionRarePaths, is_deferred
 __all__ = [
     "MAX_SLICE",
     "MIN_PLAIN_BATCH",
+    "Failed",
     "Pushed",
     "SessionPlainPath",
     "spells_built_ins_in_ascii",
@@ -58,7 +59,7 @@ def spells_built_ins_in_ascii(encoding: str) -> bool:
     return "ping disconnect shutdown".encode(encoding, "replace") == b"ping disconnect shutdown"
 
 
-class _Failed:
+class Failed:
     """The handler raised: what ``_call_each`` keeps in the command's result slot."""
 
     __slots__ = ("error",)
@@ -104,33 +105,17 @@ class SessionPlainPath(SessionRarePaths):
             find(b"disconnect", 0, size) < 0 and find(b"shutdown", 0, size) < 0
         )
 
-    def _answer_one(self, line: str) -> bytes:
-        """Answer a read of one command (a client waiting for each answer): the shortest path.
+    def _settle_one(self, line: str, result: object, pushed: list[object]) -> bytes:
+        """Answer a read of one command whose *result* is not one plain line, or was pushed to.
 
-        The built-ins go to the general loop; an answer that is one plain
-        line is encoded at once; anything else is settled as in a slice.
+        ``Session.receive`` calls the handler itself for a read of one
+        command (the shortest path: a client waiting for each answer) and
+        encodes a plain line at once; anything else is settled here as in a
+        slice.  *pushed* holds what the handler pushed while it ran.
         """
-        if line == "ping" or line == "disconnect" or line == "shutdown":  # noqa: PLR1714
-            return self._answer([line])
-        results: list[object] = []
-        self._results = results
-        self._pushes = 0
-        try:
-            result = self.handler(line)
-        except BaseException as exc:
-            result = _Failed(exc)
-        self._results = None
-        if not results:
-            if type(result) is str and "\n" not in result:
-                try:
-                    return (result + self._eol).encode(self._encoding)
-                except UnicodeEncodeError:
-                    pass  # dropped and reported below
-            elif result is None:
-                return b""
-        results.append(result)
+        pushed.append(result)
         parts: list[str] = []
-        self._answer_results([line], results, parts, [])
+        self._answer_results([line], pushed, parts, [])
         return self._finish_plain(parts, [])
 
     def _answer_plain(self, lines: list[str]) -> bytes:
@@ -227,7 +212,7 @@ class SessionPlainPath(SessionRarePaths):
                 if type(result) is not str and result is not None and type(result) is not list:
                     break
         except BaseException as exc:
-            append(_Failed(exc))
+            append(Failed(exc))
         return len(results) - self._pushes
 
     def _joined(self, results: list[object]) -> str | None:
@@ -265,7 +250,7 @@ class SessionPlainPath(SessionRarePaths):
             started = False
             line = lines[index]
             index += 1
-            if type(item) is _Failed:
+            if type(item) is Failed:
                 self._out = out  # a wrong later token answers here, then closes
                 self._failed(line, item.error)
                 self._out = None
