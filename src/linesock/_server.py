@@ -375,7 +375,7 @@ class Server:
         try:
             # socket.accept() without its wrapper, which reads the listener's
             # family and type back as enum members: once per client.
-            fd, peer = listener._accept()
+            fd, peer = listener._accept()  # type: ignore[attr-defined]
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None
         except OSError as exc:
