@@ -235,3 +235,21 @@ def test_the_buffer_never_exceeds_the_limit(data: bytes, limit: int) -> None:
     for index in range(len(data)):
         framer.feed(data[index : index + 1])
         assert framer.buffered <= max(limit, 128)
+
+
+@pytest.mark.srs("SRS-006")
+def test_whole_read_limit_is_zero_exactly_while_a_line_is_unfinished() -> None:
+    """The limit a session trusts to take a read itself: 0 from an unfinished line to its LF."""
+    framer = LineFramer(max_line_bytes=100)
+    assert framer.whole_read_limit == 101
+    assert framer.feed(b"ec") == []
+    assert framer.whole_read_limit == 0
+    assert framer.feed(b"ho\nse") == ["echo"]
+    assert framer.whole_read_limit == 0
+    assert framer.feed(b"t\n") == ["set"]
+    assert framer.whole_read_limit == 101
+    assert framer.feed(b"x" * 150) == []
+    assert framer.whole_read_limit == 0
+    framer.feed_eof()
+    assert framer.whole_read_limit == 101
+    assert LineFramer(max_line_bytes=10_000).whole_read_limit == 4096

@@ -54,14 +54,21 @@ def twins(**options: object) -> tuple[Rig, Rig]:
     general = make_rig(**options)  # type: ignore[arg-type]
     general.session._plain_scan = False
     general.session._simple = False
+    general.session._quick = False
     for rig in (plain, general):
         assert rig.session.receive(b"ping\n").endswith(b"\n")
     return plain, general
 
 
 def play(rig: Rig, script: bytes) -> bytes:
-    """Feed *script* in one read and answer everything it releases; resolve deferred answers."""
-    out = carry_out(rig.session, rig.session.receive(script))
+    """Feed *script* in one read and answer everything it releases; resolve deferred answers.
+
+    A read that leaves the session ``settled`` must have left nothing to do.
+    """
+    out = rig.session.receive(script)
+    if rig.session.settled:
+        assert (rig.pending(), rig.has_queued(), rig.closing()) == (None, False, None)
+    out = carry_out(rig.session, out)
     for _ in range(100):
         if rig.pending() is None:
             return out
@@ -111,6 +118,38 @@ def test_reads_of_one_command_answer_as_the_general_loop(commands: list[str]) ->
         script = f"{command}\n".encode()
         assert play(plain, script) == play(general, script)
     assert state(plain) == state(general)
+
+
+# One read's bytes, as a client might send them: a command, or bytes that
+# are not one (CR, undecodable, overlong, unfinished, two lines).
+ODD_READS = st.lists(
+    st.sampled_from([b"echo a\n", b"ping\n", b"echo \xc3\xa9\n", b"\xff\n", b"echo\r\n"])
+    | st.sampled_from([b"ec", b"ho a\n", b"echo a\necho b\n", b"x" * 300 + b"\n", b"\n"])
+    | st.binary(max_size=12),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ODD_READS)
+def test_short_reads_of_any_bytes_answer_as_the_general_loop(reads: list[bytes]) -> None:
+    """The shortest path takes a read only when it is one whole command: the framer sees the rest."""
+    plain, general = twins(max_line_bytes=256)
+    for read in reads:
+        assert play(plain, read) == play(general, read)
+    assert state(plain) == state(general)
+    assert plain.session.framer.buffered == general.session.framer.buffered
+
+
+def test_a_read_of_one_command_is_settled_at_once() -> None:
+    """A plain answer, no answer, ping: nothing left for the transport to check."""
+    plain, _general = twins()
+    for read, answer in [(b"echo a\n", b"a\n"), (b"silent\n", b""), (b"ping\n", b"pong\n")]:
+        assert plain.session.receive(read) == answer
+        assert plain.session.settled
+    assert plain.session.receive(b"later\n") == b""
+    assert not plain.session.settled
 
 
 @given(st.lists(VERBS, min_size=16, max_size=40), st.integers(0, 39))

@@ -53,7 +53,8 @@ class Session(SessionPlainPath):
     it returns, then checks :attr:`pending` (a deferred answer to wait for and
     pass to :meth:`resume`), :attr:`has_queued` (commands held back until the
     answers so far are sent: call :meth:`answer_queued`) and :attr:`closing`
-    (the client asked to end, or was refused).
+    (the client asked to end, or was refused); when :attr:`settled` is true
+    after a read, there is nothing to check.
 
     Args:
         handler: called with each command; returns the answer.
@@ -94,6 +95,11 @@ class Session(SessionPlainPath):
         self.closing: Closing | None = None
         #: The deferred answer being waited for, if any.
         self.pending: object | None = None
+        #: True when the last :meth:`receive` left nothing to do but send
+        #: what it returned: no deferred answer, nothing queued, not closing.
+        #: (False says only "look": at :attr:`pending`, :attr:`has_queued`
+        #: and :attr:`closing`.)  One attribute for a transport to test per read.
+        self.settled = False
         self._queue: list[str | InvalidLine] = []
         # A streamed (iterator) answer with lines still to send, and its command.
         self._stream: tuple[Iterator[object], str] | None = None
@@ -133,6 +139,7 @@ class Session(SessionPlainPath):
         first *size* bytes are new (see :meth:`LineFramer.feed_buffer
         <linesock.LineFramer.feed_buffer>`): nothing of it is kept.
         """
+        self.settled = False
         if self.closing is not None:
             return b""
         if size is None:
@@ -169,6 +176,7 @@ class Session(SessionPlainPath):
         # docs/performance.md).  The built-ins but ping, and any result but
         # a plain line or None, go the general ways.
         if line == "ping":
+            self.settled = True
             return self._pong
         if line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see _run
             return self._answer([line])
@@ -183,10 +191,14 @@ class Session(SessionPlainPath):
         if not pushed:
             if type(result) is str and "\n" not in result:
                 try:
-                    return (result + self._eol).encode(self._encoding)
+                    out = (result + self._eol).encode(self._encoding)
                 except UnicodeEncodeError:
                     pass  # dropped and reported by _settle_one
+                else:
+                    self.settled = True
+                    return out
             elif result is None:
+                self.settled = True
                 return b""
         return self._settle_one(line, result, pushed)
 

@@ -93,6 +93,9 @@ class ServedConnection(ConnectionSender):
         self._push_lock: threading.Lock | None = None
         self._sending = False
         self._stop_deadline = math.inf  # set by stop(): when waits for the client end
+        # Set by stop() and stop_after_this_read(): looked at once per read,
+        # where the server's Event would cost a call.
+        self._stop_asked = False
         #: Called when the session ends, before the client can see the close.
         self.on_release: Callable[[], None] | None = None
 
@@ -183,10 +186,15 @@ class ServedConnection(ConnectionSender):
         connection is cut.  A deferred answer gets as long to arrive.
         """
         self._stop_deadline = time.monotonic() + STOP_GRACE
+        self._stop_asked = True
         with contextlib.suppress(OSError):  # the peer is already gone
             self.sock.shutdown(socket.SHUT_RD)
         if self._wake is not None:
             self._wake.set()
+
+    def stop_after_this_read(self) -> None:
+        """End the session once the read being answered is (``Server.stop()`` from a handler)."""
+        self._stop_asked = True
 
     def kick(self) -> None:
         """End the session at once from another thread: no more answers, a plain close.
@@ -253,11 +261,12 @@ class ServedConnection(ConnectionSender):
                     # No answer to carry the ACK: send it now, or a client that
                     # leaves Nagle on waits ~40 ms to send its next command.
                     client.setsockopt(_TCP, quick_ack, 1)
-                if session.pending is not None or session.has_queued:
-                    self._answer_the_rest()
-                if session.closing is not None:
-                    return EndReason.CLIENT_CLOSED  # the served session tells which
-                if self._stopping.is_set():
+                if not session.settled:
+                    if session.pending is not None or session.has_queued:
+                        self._answer_the_rest()
+                    if session.closing is not None:
+                        return EndReason.CLIENT_CLOSED  # the served session tells which
+                if self._stop_asked:
                     return EndReason.SERVER_STOPPING
         finally:
             self._sending = False

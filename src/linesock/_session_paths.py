@@ -72,6 +72,7 @@ class SessionRarePaths:
         "handler",
         "handler_exit",
         "pending",
+        "settled",
         "stats",
     )
 
@@ -81,6 +82,7 @@ class SessionRarePaths:
     framer: Framer
     closing: Closing | None
     pending: object | None
+    settled: bool
     handler_exit: BaseException | None
     _observer: SessionObserver
     _queue: list[str | InvalidLine]

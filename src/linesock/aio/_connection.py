@@ -135,7 +135,9 @@ class SessionProtocol(asyncio.Protocol):
         elif QUICK_ACK is not None and self._sock is not None:
             # No answer to carry the ACK: send it now (see linesock._net.ack_now).
             ack_now(self._sock)
-        if session.pending is not None or session.closing is not None or session.has_queued:
+        if not session.settled and (
+            session.pending is not None or session.closing is not None or session.has_queued
+        ):
             self._continue_after_write()
 
     def eof_received(self) -> bool:
