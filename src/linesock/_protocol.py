@@ -179,7 +179,9 @@ class Session(SessionPlainPath):
             self.settled = True
             return self._pong
         if line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see _run
-            return self._answer([line])
+            self.closing = Closing.DISCONNECT if line == DISCONNECT else self._shutdown
+            self._drop_unrun(())  # nothing after it, but a partial line
+            return b""
         pushed: list[object] = []
         self._results = pushed  # what push() adds while the handler runs
         self._pushes = 0

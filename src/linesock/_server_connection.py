@@ -123,7 +123,7 @@ class ServedConnection(ConnectionSender):
             reason = served.ended_by_client()
         if self._kicked:
             reason, detail = EndReason.KICKED, ""
-        elif self._stopping.is_set() and reason in _CUT_BY_STOP:
+        elif self._stop_asked and reason in _CUT_BY_STOP:
             reason = EndReason.SERVER_STOPPING  # stop() shut the socket: that was no client
         served.end(reason, detail)
 
@@ -137,7 +137,7 @@ class ServedConnection(ConnectionSender):
         if served.session.closing is Closing.RESET:
             reset_on_close(self.sock)
             self.sock.close()
-        elif served.lingers or self._stopping.is_set() or self._kicked:
+        elif served.lingers or self._stop_asked or self._kicked:
             if not self._closed_after_a_short_linger():
                 self._closer.close(self.sock)  # off the serving path: see _closer
         else:
@@ -220,7 +220,10 @@ class ServedConnection(ConnectionSender):
 
     def _converse(self) -> EndReason:
         """Read, answer and write until the session ends; return why it ended."""
-        if self._config.idle_timeout is not None or self.served.session.awaiting_auth:
+        config = self._config
+        if config.idle_timeout is not None or (
+            config.token is not None and self.served.session.awaiting_auth
+        ):
             reason = self._converse_timed()
             if reason is not None:
                 return reason

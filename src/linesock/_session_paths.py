@@ -126,7 +126,10 @@ class SessionRarePaths:
         They are not counted as received: what a closed session counts must
         not depend on how the client's bytes were split into reads.
         """
-        self.stats.commands -= sum(1 for _ in lines) + len(self._queue)
+        dropped = len(self._queue)
+        for _ in lines:
+            dropped += 1
+        self.stats.commands -= dropped
         self._queue = []
         self.framer.feed_eof()
 

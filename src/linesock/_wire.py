@@ -63,6 +63,10 @@ class Closing(Enum):
     RESET = "reset"
     """A ``drop reset`` fault: reset the connection (RST), serve the next client."""
 
+    # Members are singletons compared by identity: hashed by it too, in C,
+    # where Enum's hash of the name is a Python call (each session looks some up).
+    __hash__ = object.__hash__
+
     @property
     def stops_server(self) -> bool:
         """Whether the server stops serving once this session has closed."""
@@ -86,6 +90,8 @@ class EndReason(Enum):
     FAULT_DROP = "a drop fault closed the connection"
     FAULT_RESET = "a drop fault reset the connection"
     KICKED = "the session was kicked"
+
+    __hash__ = object.__hash__  # as Closing's
 
     @classmethod
     def of(cls, closing: Closing) -> EndReason:
