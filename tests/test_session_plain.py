@@ -109,6 +109,7 @@ def test_the_plain_path_answers_as_the_general_loop(
     assert state(plain) == state(general)
 
 
+@pytest.mark.srs("SRS-233")
 @settings(max_examples=100, deadline=None)
 @given(st.lists(VERBS | st.sampled_from(["ping", "quit"]), min_size=1, max_size=12))
 def test_reads_of_one_command_answer_as_the_general_loop(commands: list[str]) -> None:
@@ -125,16 +126,18 @@ def test_reads_of_one_command_answer_as_the_general_loop(commands: list[str]) ->
 ODD_READS = st.lists(
     st.sampled_from([b"echo a\n", b"ping\n", b"echo \xc3\xa9\n", b"\xff\n", b"echo\r\n"])
     | st.sampled_from([b"ec", b"ho a\n", b"echo a\necho b\n", b"x" * 300 + b"\n", b"\n"])
+    | st.sampled_from([b"disconnect\n", b"shutdown\n", b"later\n", b"push p\n"])
     | st.binary(max_size=12),
     min_size=1,
     max_size=10,
 )
 
 
+@pytest.mark.srs("SRS-233")
 @settings(max_examples=300, deadline=None)
 @given(ODD_READS)
 def test_short_reads_of_any_bytes_answer_as_the_general_loop(reads: list[bytes]) -> None:
-    """The shortest path takes a read only when it is one whole command: the framer sees the rest."""
+    """The shortest path takes a read only when it is one whole command; the framer the rest."""
     plain, general = twins(max_line_bytes=256)
     for read in reads:
         assert play(plain, read) == play(general, read)
@@ -142,6 +145,7 @@ def test_short_reads_of_any_bytes_answer_as_the_general_loop(reads: list[bytes])
     assert plain.session.framer.buffered == general.session.framer.buffered
 
 
+@pytest.mark.srs("SRS-233")
 def test_a_read_of_one_command_is_settled_at_once() -> None:
     """A plain answer, no answer, ping: nothing left for the transport to check."""
     plain, _general = twins()

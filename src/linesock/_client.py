@@ -199,7 +199,11 @@ class Client(ClientSettingsView):
         timeout = self._timeout
         if self._wait != timeout:
             self._set_wait(sock, timeout)
-        began = self._send_whole(sock, data)
+        try:
+            sock.sendall(data)
+        except _WAIT_ENDED:
+            raise send_timeout(timeout) from None
+        began = _monotonic()
         # Settled: nothing came before that could hold the answers.
         answers = NEED_DATA if connection.settled else connection.next_answers()
         if answers is NEED_DATA:
