@@ -44,6 +44,7 @@ COMPILED_MODULES = (
     "_protocol",
     "_session_plain",
     "_session_paths",
+    "_session_faults",
     "_answers",
     "_access",
     "_wire",

@@ -90,7 +90,7 @@ def serve_session_in_raw_loop(listener: socket.socket) -> None:
         session = linesock.Session(answer, config)
         receive = session.receive
         with client:
-            while (size := client.recv_into(buffer)) and session.closing is None:
+            while session.closing is None and (size := client.recv_into(buffer)):
                 out = receive(buffer, size)
                 if out:
                     client.sendall(out)

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-from ._access import AuthGuard, Refusal, check_first_line
-from ._answers import encode_lines, sendable
+from ._access import AuthGuard
+from ._answers import encode_lines
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import ANSWER_TERMINATORS, create_framer
 from ._faults import Faults, Hold
@@ -30,20 +30,18 @@ from ._framing import BUILT_IN_DECODERS, InvalidLine
 from ._observer import SessionObserver
 from ._session_paths import OUTPUT_CHUNK, is_deferred
 from ._session_plain import (
-    MIN_PLAIN_BATCH,
     Failed,
     Pushed,
     SessionPlainPath,
     spells_built_ins_in_ascii,
 )
-from ._wire import DISCONNECT, OK, PONG, UNAUTHORIZED, Closing
+from ._wire import DISCONNECT, PONG, Closing
 
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 
 
 _LF: Final = b"\n"
 _CR: Final = b"\r"
-_REFUSALS: Final = {Refusal.UNAUTHORIZED: UNAUTHORIZED, Refusal.HTTP: None}
 
 
 class Session(SessionPlainPath):
@@ -204,32 +202,6 @@ class Session(SessionPlainPath):
                 return b""
         return self._settle_one(line, result, pushed)
 
-    def _frame(self, data: bytes | bytearray, size: int) -> str | bytes:
-        """Feed a read to the framer; return its one command for the shortest path, or its answers.
-
-        A read that is not one command of a session with no recorder and no
-        fault is answered here (or queued: then the answer is ``b""``).
-        """
-        framer = self.framer
-        lines = framer.feed_buffer(data, size)
-        if not lines:
-            return b""
-        count = len(lines)
-        self.stats.commands += count
-        if self.pending is not None or self._queue:
-            self._queue += lines
-            return b""
-        if self._check_first_line:
-            self._check_first_line = False
-            refused_or_authenticated = self._first_batch(lines)
-            if refused_or_authenticated is not None:
-                return refused_or_authenticated
-        if count == 1 and self._simple and not self._active_faults and not framer.had_invalid:
-            return lines[0]  # type: ignore[return-value]  # text: the framer saw no invalid line
-        if count >= MIN_PLAIN_BATCH and self._is_plain(data, size, lines):
-            return self._answer_plain(lines)  # type: ignore[arg-type]  # text: see _is_plain
-        return self._answer(lines, not framer.had_invalid)
-
     def receive_eof(self) -> int:
         """Note that the client will send no more; return the bytes of an unfinished line lost."""
         return self.framer.feed_eof()
@@ -333,26 +305,6 @@ class Session(SessionPlainPath):
 
     # -- the batch loop ----------------------------------------------------
 
-    def _first_batch(self, lines: list[str | InvalidLine]) -> bytes | None:
-        """Check the session's first line (token, HTTP); None: answer the batch as any other."""
-        first = lines[0]
-        refusal = check_first_line(first, self.config.token, self.config.reject_http)
-        if refusal is not None:
-            self.closing = Closing.REFUSED
-            if refusal is Refusal.HTTP:
-                self.stats.http_refusals += 1
-            else:
-                self.stats.auth_failures += 1
-            self._observer.refused(refusal, first)
-            self._drop_unrun(lines[1:])
-            line = _REFUSALS[refusal]
-            return b"" if line is None else self._encode([line])
-        if self.config.token is None:
-            return None
-        self._observer.authenticated()
-        ok = self._encode([OK])
-        return ok + self._answer(lines[1:]) if len(lines) > 1 else ok
-
     def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         """Answer *lines* in order until they run out, one defers or closes, or output fills.
 
@@ -446,42 +398,3 @@ class Session(SessionPlainPath):
                 self._queue = list(remaining)
                 return size
         return size
-
-    def _answer_recorded(self, lines: list[str | InvalidLine], all_text: bool) -> bytes:
-        """Answer *lines* noting where each one's answers start, and report the batch."""
-        out: list[str] = []
-        starts: list[int] = []
-        self._out = out
-        self._run(lines, out, all_text, 0, starts)
-        self._out = None
-        return self._finish(lines, out, starts)
-
-    def _finish(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> bytes:
-        """Encode a batch's answers and, when recording, report what was sent."""
-        if not self._record:
-            return self._encode(out) if out else b""
-        if self.pending is not None:
-            starts.pop()  # the deferred command is reported once it is answered
-        if not out:
-            wire = b""
-        else:
-            try:
-                wire = self._eol.join([*out, ""]).encode(self._encoding)
-            except UnicodeEncodeError:
-                wire = b""
-            if not wire or not self._join_whole:  # lines were dropped: record what was sent
-                wire = encode_lines(out, self._encoding, self._eol, self._bad_answer)
-                out, starts = sendable(out, starts, self._encoding, self._eol)
-        if starts:
-            self._observer.commands(lines, out, starts)
-        return wire
-
-    def _encode(self, out: list[str]) -> bytes:
-        """Turn answer lines into wire bytes, the answer terminator after each."""
-        if self._join_whole:
-            out.append("")
-            try:
-                return self._eol.join(out).encode(self._encoding)
-            except UnicodeEncodeError:
-                del out[-1]
-        return encode_lines(out, self._encoding, self._eol, self._bad_answer)

@@ -12,19 +12,20 @@ from __future__ import annotations
 import concurrent.futures
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from typing import Final
 
-from ._access import Refusal, WrongToken
-from ._answers import add_answer
+from ._access import Refusal, WrongToken, check_first_line
+from ._answers import add_answer, encode_lines, sendable
 from ._config import Handler, ServerConfig, ServerStats
 from ._delimited import Framer
-from ._faults import GARBAGE, Fault, FaultKind, Faults, Hold
+from ._faults import Faults, Hold
 from ._framing import InvalidLine
 from ._observer import SessionObserver
-from ._wire import AUTH_PREFIX, DISCONNECT, SHUTDOWN, UNAUTHORIZED, Closing
+from ._wire import AUTH_PREFIX, OK, UNAUTHORIZED, Closing
 
 __all__ = ["OUTPUT_CHUNK", "SessionRarePaths", "is_deferred"]
+
+_REFUSALS: Final = {Refusal.UNAUTHORIZED: UNAUTHORIZED, Refusal.HTTP: None}
 
 #: A session answers in pieces of about this many characters: once a batch's
 #: answers reach it, the remaining commands wait until the transport has sent
@@ -33,8 +34,6 @@ __all__ = ["OUTPUT_CHUNK", "SessionRarePaths", "is_deferred"]
 #: one command's answer, or on the plain path one slice's: see
 #: ``linesock._session_plain``), however many commands one read brought.
 OUTPUT_CHUNK: Final = 256 * 1024
-# The faults that hold the session's output for the transport to carry out.
-_HOLDING: Final = frozenset({FaultKind.DELAY, FaultKind.SLOW, FaultKind.GARBAGE})
 
 
 def is_deferred(result: object) -> bool:
@@ -99,6 +98,7 @@ class SessionRarePaths:
     _plain_scan: bool
     _simple: bool
     _join_whole: bool
+    _check_first_line: bool
     _pushes: int
     handler: Handler
 
@@ -112,9 +112,6 @@ class SessionRarePaths:
         size: int = 0,
         starts: list[int] | None = None,
     ) -> int:
-        raise NotImplementedError
-
-    def _finish(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> bytes:
         raise NotImplementedError
 
     def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
@@ -197,94 +194,63 @@ class SessionRarePaths:
         self.stats.handler_errors += 1
         self._observer.handler_failed(command, error)
 
-    # -- injected faults ---------------------------------------------------
+    # -- the first line, recorded batches, encoding ---------------------------
 
-    def _answer_faulted(self, lines: list[str | InvalidLine], all_text: bool) -> bytes:
-        """Answer *lines* one at a time, each under the first active fault it matches.
-
-        The path a read takes while any fault is active.  A fault that holds
-        the output (delay, slow, garbage) ends the batch: the commands after
-        it wait in the queue until the transport has carried out the
-        :class:`~linesock.Hold` and called ``resume()``.
-        """
-        out: list[str] = []
-        starts: list[int] = []
-        size = 0
-        for index, line in enumerate(lines):
-            rest = lines[index + 1 :]
-            fault = self._fault_for(line)
-            if fault is not None and fault.kind in _HOLDING:
-                self._out = None
-                wire = self._finish(lines[:index], out, starts)
-                self._hold(fault, line, all_text)  # type: ignore[arg-type]  # faults skip InvalidLine
-                if self.closing is not None:
-                    self._drop_unrun(rest)
-                else:
-                    self._queue = rest
-                return wire
-            self._out = out
-            if fault is None:
-                size = self._run([line], out, all_text, size, starts)
+    def _first_batch(self, lines: list[str | InvalidLine]) -> bytes | None:
+        """Check the session's first line (token, HTTP); None: answer the batch as any other."""
+        first = lines[0]
+        refusal = check_first_line(first, self.config.token, self.config.reject_http)
+        if refusal is not None:
+            self.closing = Closing.REFUSED
+            if refusal is Refusal.HTTP:
+                self.stats.http_refusals += 1
             else:
-                size += self._apply(fault, line, out, starts)  # type: ignore[arg-type]
-            if self.closing is not None:
-                self._drop_unrun(rest)
-                lines = lines[: index + 1]
-                break
-            if self.pending is not None or self._stream is not None or size > OUTPUT_CHUNK:
-                self._queue = rest
-                lines = lines[: index + 1]
-                break
-        self._out = None
-        return self._finish(lines, out, starts)
-
-    def _fault_for(self, line: str | InvalidLine) -> Fault | None:
-        """The fault *line* takes (its count used up), or None.
-
-        Invalid lines, ``disconnect``, ``shutdown`` and, with a token, the
-        server's own ``auth`` lines never take one.
-        """
-        if type(line) is not str or line in (DISCONNECT, SHUTDOWN):
+                self.stats.auth_failures += 1
+            self._observer.refused(refusal, first)
+            self._drop_unrun(lines[1:])
+            line = _REFUSALS[refusal]
+            return b"" if line is None else self._encode([line])
+        if self.config.token is None:
             return None
-        if self.config.token is not None and line.startswith(AUTH_PREFIX):
-            return None
-        assert self._faults is not None
-        fault = self._faults.take(line)
-        if fault is not None:
-            self.stats.faults += 1
-            self._observer.fault(fault, line)
-        return fault
+        self._observer.authenticated()
+        ok = self._encode([OK])
+        return ok + self._answer(lines[1:]) if len(lines) > 1 else ok
 
-    def _apply(self, fault: Fault, line: str, out: list[str], starts: list[int]) -> int:
-        """Answer *line* under *fault* (silence, error, drop) into *out*: it is not run."""
-        starts.append(len(out))
-        if fault.kind is FaultKind.ERROR:
-            return self._add(out, fault.text, line)
-        if fault.kind is FaultKind.DROP:
-            self.closing = Closing.RESET if fault.reset else Closing.DROP
-        return 0
-
-    def _hold(self, fault: Fault, line: str, all_text: bool) -> None:
-        """Make *fault*'s :class:`~linesock.Hold` of *line*'s answer the pending value."""
-        if fault.kind is FaultKind.GARBAGE:
-            if self._record:
-                self._observer.commands([line], [], [0])
-            self.pending = Hold(GARBAGE + self._eol.encode(self._encoding))
-            return
-        rate = fault.bytes_per_second if fault.kind is FaultKind.SLOW else None
-        self._hold_after = Hold(b"", fault.seconds, rate)
+    def _answer_recorded(self, lines: list[str | InvalidLine], all_text: bool) -> bytes:
+        """Answer *lines* noting where each one's answers start, and report the batch."""
         out: list[str] = []
         starts: list[int] = []
         self._out = out
-        self._run([line], out, all_text, 0, starts)
+        self._run(lines, out, all_text, 0, starts)
         self._out = None
-        if self.pending is not None:  # a deferred answer: held once it comes (resume)
-            return
-        self.pending = self._held(self._finish([line], out, starts))
+        return self._finish(lines, out, starts)
 
-    def _held(self, data: bytes) -> Hold:
-        """The waiting fault's hold, now that its answer's bytes are known."""
-        hold = self._hold_after
-        assert hold is not None
-        self._hold_after = None
-        return replace(hold, data=data)
+    def _finish(self, lines: list[str | InvalidLine], out: list[str], starts: list[int]) -> bytes:
+        """Encode a batch's answers and, when recording, report what was sent."""
+        if not self._record:
+            return self._encode(out) if out else b""
+        if self.pending is not None:
+            starts.pop()  # the deferred command is reported once it is answered
+        if not out:
+            wire = b""
+        else:
+            try:
+                wire = self._eol.join([*out, ""]).encode(self._encoding)
+            except UnicodeEncodeError:
+                wire = b""
+            if not wire or not self._join_whole:  # lines were dropped: record what was sent
+                wire = encode_lines(out, self._encoding, self._eol, self._bad_answer)
+                out, starts = sendable(out, starts, self._encoding, self._eol)
+        if starts:
+            self._observer.commands(lines, out, starts)
+        return wire
+
+    def _encode(self, out: list[str]) -> bytes:
+        """Turn answer lines into wire bytes, the answer terminator after each."""
+        if self._join_whole:
+            out.append("")
+            try:
+                return self._eol.join(out).encode(self._encoding)
+            except UnicodeEncodeError:
+                del out[-1]
+        return encode_lines(out, self._encoding, self._eol, self._bad_answer)

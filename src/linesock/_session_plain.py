@@ -31,7 +31,8 @@ from typing import Final
 
 from ._answers import encode_lines, sendable
 from ._framing import InvalidLine
-from ._session_paths import OUTPUT_CHUNK, SessionRarePaths, is_deferred
+from ._session_faults import SessionFaultPath
+from ._session_paths import OUTPUT_CHUNK, is_deferred
 
 __all__ = [
     "MAX_SLICE",
@@ -77,10 +78,36 @@ class Pushed:
         self.lines: Final = lines
 
 
-class SessionPlainPath(SessionRarePaths):
+class SessionPlainPath(SessionFaultPath):
     """The plain-commands path of :class:`~linesock.Session` (see the module)."""
 
     __slots__ = ()
+
+    def _frame(self, data: bytes | bytearray, size: int) -> str | bytes:
+        """Feed a read to the framer; return its one command for the shortest path, or its answers.
+
+        A read that is not one command of a session with no recorder and no
+        fault is answered here (or queued: then the answer is ``b""``).
+        """
+        framer = self.framer
+        lines = framer.feed_buffer(data, size)
+        if not lines:
+            return b""
+        count = len(lines)
+        self.stats.commands += count
+        if self.pending is not None or self._queue:
+            self._queue += lines
+            return b""
+        if self._check_first_line:
+            self._check_first_line = False
+            refused_or_authenticated = self._first_batch(lines)
+            if refused_or_authenticated is not None:
+                return refused_or_authenticated
+        if count == 1 and self._simple and not self._active_faults and not framer.had_invalid:
+            return lines[0]  # type: ignore[return-value]  # text: the framer saw no invalid line
+        if count >= MIN_PLAIN_BATCH and self._is_plain(data, size, lines):
+            return self._answer_plain(lines)  # type: ignore[arg-type]  # text: see _is_plain
+        return self._answer(lines, not framer.had_invalid)
 
     def _is_plain(self, data: bytes | bytearray, size: int, lines: list[str | InvalidLine]) -> bool:
         """Whether a read's *lines* (its first *size* bytes of *data*) may take the plain path.
