@@ -29,6 +29,7 @@ __all__ = [
     "ack_now",
     "create_listener",
     "format_peer",
+    "listen_on",
     "lookup_name",
     "reset_on_close",
     "set_nodelay",
@@ -87,6 +88,14 @@ def create_listener(sockaddr: Any, family: int, backlog: int) -> socket.socket:
     listener = socket.create_server(sockaddr, family=family, backlog=backlog, reuse_port=False)
     listener.setblocking(False)
     return listener
+
+
+def listen_on(host: str, port: int, backlog: int) -> socket.socket:
+    """A non-blocking listening socket on the first address *host* names (resolved here)."""
+    family, _, _, _, sockaddr = socket.getaddrinfo(
+        lookup_name(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return create_listener(sockaddr, family, backlog)
 
 
 def format_peer(peer: Any) -> str:

@@ -34,9 +34,8 @@ from ._net import (
     ACCEPT_ENDS_ON_SHUTDOWN,
     ACCEPT_ERROR_PAUSE,
     TCP_FAMILIES,
-    create_listener,
     format_peer,
-    lookup_name,
+    listen_on,
     set_nodelay,
     warn_if_exposed,
 )
@@ -171,13 +170,7 @@ class Server:
             return
         self._core.open()
         try:
-            family, _, _, _, sockaddr = socket.getaddrinfo(
-                lookup_name(self.host),
-                self._requested_port,
-                type=socket.SOCK_STREAM,
-                flags=socket.AI_PASSIVE,
-            )[0]
-            listener = create_listener(sockaddr, family, self.config.backlog)
+            listener = listen_on(self.host, self._requested_port, self.config.backlog)
         except BaseException:
             self._core.close()
             raise
@@ -225,27 +218,27 @@ class Server:
             self._finished.set()
 
     def _serve_from_the_backlog(self, listener: socket.socket, wake: socket.socket) -> None:
-        """Accept a client only when free: the others wait in the kernel's listen queue."""
-        if ACCEPT_ENDS_ON_SHUTDOWN:
-            # One blocking accept per client, as the plainest server has;
-            # stop() shuts the listener down, which ends the wait at once.
-            listener.setblocking(True)
+        """Accept a client only when free: the others wait in the kernel's listen queue.
+
+        On Linux the wait is one blocking accept per client, as the plainest
+        server has: ``stop()`` shuts the listener down, which ends it.
+        Elsewhere it is a selector on the listener and the wake-up socket,
+        after an accept that often finds the next client queued already.
+        """
+        with contextlib.ExitStack() as stack:
+            wait: Callable[[], object] | None = None
+            if ACCEPT_ENDS_ON_SHUTDOWN:
+                listener.setblocking(True)
+            else:
+                selector = stack.enter_context(selectors.DefaultSelector())
+                selector.register(listener, selectors.EVENT_READ)
+                selector.register(wake, selectors.EVENT_READ)
+                wait = selector.select
             while not self._stopping.is_set():
-                accepted = self._accept(listener)
-                if accepted is not None:
-                    served = self._serve(*accepted)
-                    if served is not None and served.stops_server():
-                        return
-            return
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                # The next client is often queued already (it connected while
-                # the last was served): take it without waiting on the selector.
                 accepted = self._accept(listener)
                 if accepted is None:
-                    selector.select()
+                    if wait is not None:
+                        wait()
                     continue
                 served = self._serve(*accepted)
                 if served is not None and served.stops_server():
