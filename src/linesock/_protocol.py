@@ -30,6 +30,7 @@ from ._framing import BUILT_IN_DECODERS, InvalidLine
 from ._observer import SessionObserver
 from ._session_paths import OUTPUT_CHUNK, is_deferred
 from ._session_plain import (
+    MIN_PLAIN_BATCH,
     Failed,
     Pushed,
     SessionPlainPath,
@@ -40,7 +41,7 @@ from ._wire import DISCONNECT, PONG, Closing
 __all__ = ["OUTPUT_CHUNK", "Session", "SessionObserver"]
 
 
-_LF: Final = b"\n"
+_LF_BYTE: Final = 0x0A
 _CR: Final = b"\r"
 
 
@@ -122,9 +123,9 @@ class Session(SessionPlainPath):
         # A read of one command may skip the batch loop (a recorder needs the loop).
         self._simple = self._join_whole and not record
         self._pong = (PONG + self._eol).encode(self._encoding)
-        # receive() may take a read of one command itself: the LF framer in
-        # an encoding bytes.decode knows, and the shortest path allowed.
-        self._quick = self._simple and self.framer.encoding in BUILT_IN_DECODERS
+        # receive() may split a short read itself: the LF framer (whose
+        # whole_read_limit is not 0) in an encoding bytes.decode knows.
+        self._quick = self.framer.encoding in BUILT_IN_DECODERS
 
     def receive(  # noqa: C901 - the per-read path, written out (see the shortest path below)
         self, data: bytes | bytearray, size: int | None = None
@@ -142,33 +143,45 @@ class Session(SessionPlainPath):
             return b""
         if size is None:
             size = len(data)
-        line = ""
-        taken = False
+        framer = self.framer
+        lines: list[str | InvalidLine] | None = None
         if (
             self._quick
-            and 0 < size <= self.framer.whole_read_limit
-            and data.find(_LF, 0, size) == size - 1
+            and 0 < size <= framer.whole_read_limit
+            and data[size - 1] == _LF_BYTE
             and data.find(_CR, 0, size) < 0
-            and not self._check_first_line
-            and self.pending is None
-            and not self._queue
-            and not self._active_faults
         ):
-            # One short command (a client waiting for each answer): what the
-            # framer would return, without a call to it (see its
-            # whole_read_limit): this runs once per round trip.
+            # A short read of whole lines (one command, say): what the framer
+            # would return (see its whole_read_limit), without a call to it.
             try:
-                line = data[: size - 1].decode(self._encoding)
+                text = data[:size].decode(self._encoding)
             except UnicodeDecodeError:
-                pass  # the framer tells what is wrong with it
+                pass  # the framer tells the bad lines from the good
             else:
-                taken = True
-                self.stats.commands += 1
-        if not taken:
-            framed = self._frame(data, size)
-            if type(framed) is bytes:
-                return framed
-            line = framed  # type: ignore[assignment]  # str: the one command
+                split = text.split("\n")
+                split.pop()  # the empty string after the final LF
+                lines = split  # type: ignore[assignment]  # str only
+                all_text = True
+        if lines is None:
+            lines = framer.feed_buffer(data, size)
+            if not lines:
+                return b""
+            all_text = not framer.had_invalid
+        count = len(lines)
+        self.stats.commands += count
+        if self.pending is not None or self._queue:
+            self._queue += lines
+            return b""
+        if self._check_first_line:
+            self._check_first_line = False
+            refused_or_authenticated = self._first_batch(lines)
+            if refused_or_authenticated is not None:
+                return refused_or_authenticated
+        if count != 1 or not all_text or not self._simple or self._active_faults:
+            if all_text and count >= MIN_PLAIN_BATCH and self._is_plain(data, size, lines):
+                return self._answer_plain(lines)  # type: ignore[arg-type]  # text: all_text
+            return self._answer(lines, all_text)
+        line: str = lines[0]  # type: ignore[assignment]  # text: all_text
         # One command, with no recorder and no fault: the shortest path,
         # written out here because it runs once per round trip (see
         # docs/performance.md).  The built-ins but ping, and any result but
@@ -237,21 +250,6 @@ class Session(SessionPlainPath):
     def awaiting_auth(self) -> bool:
         """True while a token is required and the client has not sent its first line."""
         return self._check_first_line and self.config.token is not None
-
-    @property
-    def has_queued_stream(self) -> bool:
-        """True while a streamed (iterator) answer still has lines to send."""
-        return self._stream is not None
-
-    # The 0.1.0 names, written out: mypyc compiles no alias in a class body.
-    @property
-    def backlog(self) -> bool:
-        """The 0.1.0 name of :attr:`has_queued`."""
-        return self.has_queued
-
-    def answer_backlog(self) -> bytes:
-        """The 0.1.0 name of :meth:`answer_queued`."""
-        return self.answer_queued()
 
     def resume(self, result: object = None, error: BaseException | None = None) -> bytes:
         """Finish the pending deferred answer and go on with the queued commands.

@@ -117,6 +117,29 @@ class SessionRarePaths:
     def _answer(self, lines: list[str | InvalidLine], all_text: bool = False) -> bytes:
         raise NotImplementedError
 
+    @property
+    def has_queued_stream(self) -> bool:
+        """True while a streamed (iterator) answer still has lines to send."""
+        return self._stream is not None
+
+    # The 0.1.0 names of has_queued and answer_queued, written out: mypyc
+    # compiles no alias in a class body.
+    @property
+    def backlog(self) -> bool:
+        """The 0.1.0 name of :attr:`~linesock.Session.has_queued`."""
+        return self.has_queued
+
+    def answer_backlog(self) -> bytes:
+        """The 0.1.0 name of :meth:`~linesock.Session.answer_queued`."""
+        return self.answer_queued()
+
+    @property
+    def has_queued(self) -> bool:
+        raise NotImplementedError  # Session's
+
+    def answer_queued(self) -> bytes:
+        raise NotImplementedError  # Session's
+
     def _drop_unrun(self, lines: Iterable[str | InvalidLine]) -> None:
         """Forget the commands a closing session will never run, and any partial line.
 

@@ -83,46 +83,15 @@ class SessionPlainPath(SessionFaultPath):
 
     __slots__ = ()
 
-    def _frame(self, data: bytes | bytearray, size: int) -> str | bytes:
-        """Feed a read to the framer; return its one command for the shortest path, or its answers.
-
-        A read that is not one command of a session with no recorder and no
-        fault is answered here (or queued: then the answer is ``b""``).
-        """
-        framer = self.framer
-        lines = framer.feed_buffer(data, size)
-        if not lines:
-            return b""
-        count = len(lines)
-        self.stats.commands += count
-        if self.pending is not None or self._queue:
-            self._queue += lines
-            return b""
-        if self._check_first_line:
-            self._check_first_line = False
-            refused_or_authenticated = self._first_batch(lines)
-            if refused_or_authenticated is not None:
-                return refused_or_authenticated
-        if count == 1 and self._simple and not self._active_faults and not framer.had_invalid:
-            return lines[0]  # type: ignore[return-value]  # text: the framer saw no invalid line
-        if count >= MIN_PLAIN_BATCH and self._is_plain(data, size, lines):
-            return self._answer_plain(lines)  # type: ignore[arg-type]  # text: see _is_plain
-        return self._answer(lines, not framer.had_invalid)
-
     def _is_plain(self, data: bytes | bytearray, size: int, lines: list[str | InvalidLine]) -> bool:
-        """Whether a read's *lines* (its first *size* bytes of *data*) may take the plain path.
+        """Whether a read's *lines* (all text: its first *size* bytes) may take the plain path.
 
-        Many short valid lines, no fault active, and no built-in among them:
+        Many short lines, no fault active, and no built-in among them:
         only the first line can hold bytes of an earlier read, so it is
         compared; the others are looked for in the read's bytes (one C scan
         each, at well under a nanosecond a byte).
         """
-        if (
-            not self._plain_scan
-            or self._active_faults
-            or self.framer.had_invalid
-            or size > MAX_PLAIN_LINE * len(lines)
-        ):
+        if not self._plain_scan or self._active_faults or size > MAX_PLAIN_LINE * len(lines):
             return False
         first = lines[0]
         if first == "ping" or first == "disconnect" or first == "shutdown":  # noqa: PLR1714
