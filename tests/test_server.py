@@ -96,6 +96,21 @@ def test_stop_from_another_thread_ends_a_connected_session() -> None:
         assert read_until_eof(sock) == b""
 
 
+@pytest.mark.srs("SRS-038")
+@pytest.mark.parametrize("busy", ["queue", "refuse"])
+def test_stop_while_waiting_for_a_client_logs_no_error(
+    busy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """stop() ends the wait for the next client (a blocking accept, the gate's selector) quietly."""
+    caplog.set_level(logging.INFO, logger="linesock")
+    for _ in range(10):
+        server = Server(protocol_handler, busy=busy)
+        server.start()
+        server.stop(timeout=WAIT)
+        assert server.wait_stopped(0)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 @pytest.mark.srs("SRS-039")
 def test_stop_from_inside_a_handler_answers_then_stops() -> None:
     """A handler may call stop(): its answer still goes out, then the server stops."""

@@ -85,6 +85,9 @@ class Server:
         self._requested_port = port
         self._listener: socket.socket | None = None
         self._tcp = True  # whether the listener (and so each client) speaks TCP
+        # Whether clients are taken by a blocking accept, which stop() ends by
+        # shutting the listener down (a gate's selector would see that as an error).
+        self._blocking_accept = ACCEPT_ENDS_ON_SHUTDOWN and not WaitingRoom.needed(self.config)
         self._family, self._proto = int(socket.AF_INET), 0  # the listener's, for accepted sockets
         self._address: tuple[str, int] | None = None
         self._wake_reader: socket.socket | None = None
@@ -227,7 +230,7 @@ class Server:
         """
         with contextlib.ExitStack() as stack:
             wait: Callable[[], object] | None = None
-            if ACCEPT_ENDS_ON_SHUTDOWN:
+            if self._blocking_accept:
                 listener.setblocking(True)
             else:
                 selector = stack.enter_context(selectors.DefaultSelector())
@@ -273,7 +276,7 @@ class Server:
             if self._wake_writer is not None:
                 with contextlib.suppress(OSError):  # already stopped: the pair is closed
                     self._wake_writer.send(b"x")
-            if ACCEPT_ENDS_ON_SHUTDOWN and self._listener is not None:
+            if self._blocking_accept and self._listener is not None:
                 with contextlib.suppress(OSError):  # already closed
                     self._listener.shutdown(socket.SHUT_RD)
             never_served = self._serving_thread is None
