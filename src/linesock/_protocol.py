@@ -184,8 +184,8 @@ class Session(SessionPlainPath):
         line: str = lines[0]  # type: ignore[assignment]  # text: all_text
         # One command, with no recorder and no fault: the shortest path,
         # written out here because it runs once per round trip (see
-        # docs/performance.md).  The built-ins but ping, and any result but
-        # a plain line or None, go the general ways.
+        # docs/performance.md).  Any result but a plain line or None is
+        # settled the general way.
         if line == "ping":
             self.settled = True
             return self._pong
