@@ -251,8 +251,11 @@ class Server:
         """Serve the clients a gate accepts at once, under ``busy="refuse"`` or ``max_wait``."""
         gate = ThreadedGate(listener, self._core, self._closer)
         with self._lock:
+            # Started under the lock: a stop() that finds the gate finds it
+            # running (stopping one not started yet closed its wake-up pair
+            # under the thread about to use it).
             self._gate = gate
-        gate.start()
+            gate.start()
         try:
             while not self._stopping.is_set():
                 waiting = gate.next_client()
