@@ -204,9 +204,12 @@ class Served:
                     received += chunk
         self.lines = received.decode().splitlines(keepends=True)
         if len(self.lines) < count:
+            # Whether it had ended (and how) or was still running, for the report.
+            status = self.process.poll()
             self.process.kill()
             _, stderr = self.process.communicate(timeout=WAIT)
-            raise AssertionError(f"serve said {self.lines}; stderr: {stderr.decode()}")
+            state = "still running" if status is None else f"exited with {status}"
+            raise AssertionError(f"serve said {self.lines} ({state}); stderr: {stderr.decode()}")
 
 
 @contextlib.contextmanager
