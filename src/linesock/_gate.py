@@ -75,17 +75,23 @@ class ThreadedGate:
             self._room.done()
 
     def stop(self) -> None:
-        """Stop accepting, close every waiting client, end the thread (once)."""
+        """Stop accepting, close every waiting client, end the thread.
+
+        Safe from several threads at once: each call returns once the
+        gate's thread has ended, so a caller may close the listener then.
+        """
         with self._changed:
-            if self._stopping:
-                return
+            first = not self._stopping
             self._stopping = True
             self._changed.notify_all()
-            waiting = self._room.close_all()
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"x")
+            waiting = self._room.close_all() if first else []
+        if first:
+            with contextlib.suppress(OSError):
+                self._wake_writer.send(b"x")
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
+        if not first:
+            return
         for client in waiting:
             client.sock.close()
         self._wake_reader.close()
