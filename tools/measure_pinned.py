@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.servers import answer, serve_raw
+from tools.measure_churn import thread_times
 
 import linesock
 
@@ -50,13 +51,6 @@ sock.sendall(b"disconnect\\n")
 while sock.recv(100):
     pass
 """
-
-
-def thread_times(native_id: int) -> tuple[float, float]:
-    """User and system CPU seconds of one thread of this process."""
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def measure(name: str, port: int, native_id: int, count: int) -> None:

@@ -324,15 +324,10 @@ class Client(ClientSettingsView):
             raise not_connected()
         if self._wait != self._timeout:
             self._set_wait(sock, self._timeout)
-        self._send_whole(sock, data)
-
-    def _send_whole(self, sock: socket.socket, data: bytes) -> float:
-        """Send *data* whole, within the socket's timeout (the client's); return when it went."""
         try:
             sock.sendall(data)
         except _WAIT_ENDED:
             raise send_timeout(self._timeout) from None
-        return _monotonic()
 
     def _receive(self, wait: float, timeout: float | None = None) -> None:
         """Wait at most *wait* for the next read, and hand it to the connection.

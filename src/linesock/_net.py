@@ -117,13 +117,7 @@ def set_nodelay(sock: socket.socket, tcp: bool | None = None) -> None:
 
 def unsent_bytes(sock: socket.socket) -> int | None:
     """Bytes sent on *sock* the peer has not acknowledged yet; None where unknown (not Linux)."""
-    if _OUTQ is None:
-        return None
-    try:
-        held = fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0")
-    except OSError:
-        return None
-    return int.from_bytes(held, sys.byteorder, signed=True)
+    return _queued_bytes(sock, _OUTQ)
 
 
 def unread_bytes(sock: socket.socket) -> int | None:
@@ -131,10 +125,15 @@ def unread_bytes(sock: socket.socket) -> int | None:
 
     Unlike a ``recv`` that peeks, it raises nothing when there are none.
     """
-    if _INQ is None:
+    return _queued_bytes(sock, _INQ)
+
+
+def _queued_bytes(sock: socket.socket, request: int | None) -> int | None:
+    """The byte count the ``ioctl`` *request* reads of *sock*; None without the request."""
+    if request is None:
         return None
     try:
-        held = fcntl.ioctl(sock.fileno(), _INQ, b"\0\0\0\0")
+        held = fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0")
     except OSError:
         return None
     return int.from_bytes(held, sys.byteorder, signed=True)

@@ -195,7 +195,6 @@ class Session(SessionPlainPath):
             return b""
         pushed: list[object] = []
         self._results = pushed  # what push() adds while the handler runs
-        self._pushes = 0
         try:
             result = self.handler(line)
         except BaseException as exc:

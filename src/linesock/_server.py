@@ -284,12 +284,11 @@ class Server:
                     self._listener.shutdown(socket.SHUT_RD)
             never_served = self._serving_thread is None
             on_serving_thread = threading.current_thread() is self._serving_thread
-            if self._connection is None:
-                pass
-            elif on_serving_thread:  # a handler: the batch being answered is the last
-                self._connection.stop_after_this_read()
-            else:
-                self._connection.stop()
+            connection = self._connection
+            if connection is not None and on_serving_thread:
+                connection.stop_after_this_read()  # a handler: this batch is the last
+            elif connection is not None:
+                connection.stop()
             gate = self._gate
         if gate is not None:
             gate.stop()
