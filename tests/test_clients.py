@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -37,6 +38,7 @@ from linesock import (
     ProtocolError,
     Server,
 )
+from linesock import _client as client_module
 from linesock.aio import AsyncClient
 from wire import WAIT, converse, read_exactly, wait_until
 
@@ -548,10 +550,14 @@ def test_send_to_a_server_that_reads_nothing_raises_timeout_error(
 
 
 @pytest.mark.srs("SRS-093")
+@pytest.mark.parametrize("method", ["send", "request"])
 def test_a_send_the_server_drains_slowly_has_one_deadline(
-    make_client: MakeClient, fake_server: socket.socket
+    make_client: MakeClient, fake_server: socket.socket, method: str
 ) -> None:
-    """A server taking 1 KiB every 20 ms: a long send raises TimeoutError after the timeout."""
+    """A server taking 1 KiB every 20 ms: a long send raises TimeoutError after the timeout.
+
+    A request's send too, though a short one is a single ``send`` call.
+    """
     stop = threading.Event()
 
     def slow_reader() -> None:
@@ -573,12 +579,30 @@ def test_a_send_the_server_drains_slowly_has_one_deadline(
         client.connect()
         started = time.monotonic()
         with pytest.raises(TimeoutError, match=r"^the server took no data within 0\.5 s$"):
-            client.send("x" * 16_000_000)  # 800 s at that pace
+            getattr(client, method)("x" * 16_000_000)  # 800 s at that pace
         assert time.monotonic() - started < 0.5 + 1.0
         client.close()
     finally:
         stop.set()
         thread.join(WAIT)
+
+
+@pytest.mark.srs("SRS-185")
+@pytest.mark.parametrize("wait", [1e-9, 4e-7, 0.25, 2.5, 1.9999999])
+def test_a_kernel_wait_is_never_taken_for_no_wait(wait: float) -> None:
+    """On Linux a client's wait is SO_RCVTIMEO and SO_SNDTIMEO, never (0, 0): that waits forever.
+
+    Each is at least the wait asked for and at most one clock tick of the
+    kernel more (which keeps them in ticks).
+    """
+    if not client_module._KERNEL_WAITS:
+        pytest.skip("the kernel bounds the client's waits on Linux only")
+    with socket.socket() as sock:
+        client_module._set_kernel_wait(sock, wait)
+        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+            whole, micro = struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, 16))
+            assert (whole, micro) != (0, 0)
+            assert wait <= whole + micro / 1e6 < max(wait, 1e-6) + 0.02
 
 
 # -- the end of the connection ------------------------------------------------------

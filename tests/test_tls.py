@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 import trustme
 
 from frontends import RunningServer
-from linesock import Client
+from linesock import Client, Server
 from support import WAIT, connect, read_until_eof
 
 Serve = Callable[..., RunningServer]
@@ -155,6 +157,32 @@ def test_token_and_tls_together(
     running = serve(ssl_context=server_context, token="rig-42")
     with Client(port=running.port, ssl_context=client_context, token="rig-42") as client:
         assert client.request("echo both") == ["both"]
+
+
+@pytest.mark.srs("SRS-049", "SRS-185")
+def test_the_clients_waits_hold_over_tls(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    """Over TLS (Python's timeout, not the kernel's) request() and recv() time out, lose nothing."""
+    release = threading.Event()
+
+    def handler(command: str) -> str:
+        release.wait(WAIT)
+        return f"released {command}"
+
+    with (
+        Server(handler, ssl_context=server_context) as server,
+        Client(port=server.port, ssl_context=client_context, timeout=0.2) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^no answer within 0\.2 s$"):
+            client.request("late")
+        assert 0.2 <= time.monotonic() - started < 0.2 + 1.0
+        with pytest.raises(TimeoutError, match=r"^no answer within 0\.05 s$"):
+            client.recv(timeout=0.05)
+        release.set()
+        assert [client.recv(), client.recv()] == ["released late", "pong"]
+        assert client.request("again") == ["released again"]
 
 
 @pytest.mark.srs("SRS-207")
