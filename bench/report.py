@@ -96,10 +96,10 @@ class Report:
             return None
         return value / base
 
-    def client_ratio(self, pinned: bool) -> float | None:
-        """``Client.request`` over the raw socket client, on the same server."""
+    def client_ratio(self, pinned: bool, key: str = "client_request") -> float | None:
+        """A client's rate (``Client.request``'s by default) over the raw socket client's."""
         suffix = "_pinned" if pinned else ""
-        request = self.median(f"client_request{suffix}", "linesock-threaded")
+        request = self.median(key + suffix, "linesock-threaded")
         raw = self.median(f"client_raw{suffix}", "linesock-threaded")
         return request / raw if request and raw else None
 
@@ -264,12 +264,13 @@ class Report:
         ]
         for name, key in (
             ("raw socket client (`command` + `ping`, read 2 lines)", "client_raw"),
+            ("raw socket client that decodes (`recv`, decode, split)", "client_decoding"),
             ("`linesock.Client.request(command)`", "client_request"),
         ):
             cells = []
             for suffix, pinned in (("", False), ("_pinned", True)):
                 value = self.median(key + suffix, "linesock-threaded")
-                ratio = self.client_ratio(pinned) if key == "client_request" else 1.0
+                ratio = self.client_ratio(pinned, key)
                 cells.append(
                     "-" if value is None else f"{format_value(value, '/s')} ({ratio or 0:.2f}x)"
                 )

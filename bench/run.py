@@ -108,8 +108,10 @@ CPU_WORKLOADS: Final = (
 )
 CLIENT_WORKLOADS: Final = (
     Workload("client_raw", "raw socket client", "requests/s"),
+    Workload("client_decoding", "raw socket client that decodes", "requests/s"),
     Workload("client_request", "linesock.Client.request", "requests/s"),
     Workload("client_raw_pinned", "raw socket client, pinned", "requests/s"),
+    Workload("client_decoding_pinned", "raw socket client that decodes, pinned", "requests/s"),
     Workload("client_request_pinned", "linesock.Client.request, pinned", "requests/s"),
 )
 
@@ -310,10 +312,10 @@ class Runner:
             ("churn", churn),
         ):
             self._each(key, order, measure)
-        self._clients("client_raw", "client_request")
+        self._clients("")
         with self._pinned():
             self._each("pingpong_pinned", order, ping_pong)
-            self._clients("client_raw_pinned", "client_request_pinned")
+            self._clients("_pinned")
         self._stop_all()
         print(
             f"-- repetition {repetition + 1}/{s.repetitions} took "
@@ -351,10 +353,11 @@ class Runner:
         )
         return rate.per_second, rate.work
 
-    def _clients(self, raw_key: str, request_key: str) -> None:
-        """The raw socket client and ``Client.request`` against the threaded server.
+    def _clients(self, suffix: str) -> None:
+        """The raw socket clients and ``Client.request`` against the threaded server.
 
-        Besides the rate, the client's own CPU time per request is kept.
+        Each key ends in *suffix* (``_pinned`` or nothing).  Besides the
+        rate, the client's own CPU time per request is kept.
         """
         process = self._processes.get("linesock-threaded")
         if process is None:
@@ -363,19 +366,23 @@ class Runner:
         port = process.port
         payload = ONELINE.short + ONELINE.ping
         pairs: list[tuple[str, Callable[[], workloads.Rate]]] = [
-            (
-                raw_key,
-                lambda: workloads.round_trips(
-                    port,
-                    ONELINE,
-                    payload=payload,
-                    lines=2,
-                    budget=s.round_trip_seconds,
-                    max_count=s.round_trip_max,
-                ),
+            *(
+                (
+                    key + suffix,
+                    lambda decode=decode: workloads.round_trips(
+                        port,
+                        ONELINE,
+                        payload=payload,
+                        lines=2,
+                        budget=s.round_trip_seconds,
+                        max_count=s.round_trip_max,
+                        decode=decode,
+                    ),
+                )
+                for key, decode in (("client_raw", False), ("client_decoding", True))
             ),
             (
-                request_key,
+                "client_request" + suffix,
                 lambda: workloads.client_requests(
                     port, budget=s.round_trip_seconds, max_count=s.round_trip_max
                 ),

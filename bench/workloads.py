@@ -139,24 +139,55 @@ def _exchange(
             seen += buffer.count(b"\n", 0, size)
 
 
+def _exchange_decoding(sock: socket.socket, payload: bytes, lines: int, count: int) -> None:
+    """:func:`_exchange`, taking the answers as text lines, as a client that returns them must."""
+    sendall, recv = sock.sendall, sock.recv
+    for _ in range(count):
+        sendall(payload)
+        data = recv(_READ_SIZE)
+        while data.count(b"\n") < lines:
+            more = recv(_READ_SIZE)
+            if not more:
+                raise WorkloadError("the server closed the connection")
+            data += more
+        answers = data.decode().split("\n")
+        answers.pop()  # the empty string after the last LF
+
+
 def round_trips(
-    port: int, dialect: Dialect, *, payload: bytes, lines: int, budget: float, max_count: int
+    port: int,
+    dialect: Dialect,
+    *,
+    payload: bytes,
+    lines: int,
+    budget: float,
+    max_count: int,
+    decode: bool = False,
 ) -> Rate:
     """Send *payload*, wait for its *lines* answer lines, repeat; return exchanges per second.
 
     Runs *max_count* exchanges or until *budget* seconds have passed,
-    whichever comes first, after a short warm-up.
+    whichever comes first, after a short warm-up.  With *decode*, each
+    answer is read as ``bytes``, decoded and split into lines; else the LFs
+    are counted in one reused buffer.
     """
     sock = connect(port)
     buffer = bytearray(_READ_SIZE)
+
+    def exchange(count: int) -> None:
+        if decode:
+            _exchange_decoding(sock, payload, lines, count)
+        else:
+            _exchange(sock, payload, lines, buffer, count)
+
     try:
-        _exchange(sock, payload, lines, buffer, _WARM_UP)
+        exchange(_WARM_UP)
         done = 0
         began = time.perf_counter()
         deadline = began + budget
         while done < max_count:
             step = min(_CLOCK_EVERY, max_count - done)
-            _exchange(sock, payload, lines, buffer, step)
+            exchange(step)
             done += step
             if time.perf_counter() >= deadline:
                 break
