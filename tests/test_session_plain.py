@@ -121,12 +121,29 @@ def test_reads_of_one_command_answer_as_the_general_loop(commands: list[str]) ->
     assert state(plain) == state(general)
 
 
+@pytest.mark.srs("SRS-233")
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        VERBS | st.sampled_from(["ping", "quit", "disconnect", "shutdown"]), min_size=1, max_size=12
+    )
+)
+def test_requests_with_the_ping_sentinel_answer_as_the_general_loop(commands: list[str]) -> None:
+    """A command and ``ping`` in one read, as ``Client.request`` sends them: the general loop's."""
+    plain, general = twins()
+    for command in commands:
+        script = f"{command}\nping\n".encode()
+        assert play(plain, script) == play(general, script)
+    assert state(plain) == state(general)
+
+
 # One read's bytes, as a client might send them: a command, or bytes that
 # are not one (CR, undecodable, overlong, unfinished, two lines).
 ODD_READS = st.lists(
     st.sampled_from([b"echo a\n", b"ping\n", b"echo \xc3\xa9\n", b"\xff\n", b"echo\r\n"])
     | st.sampled_from([b"ec", b"ho a\n", b"echo a\necho b\n", b"x" * 300 + b"\n", b"\n"])
     | st.sampled_from([b"disconnect\n", b"shutdown\n", b"later\n", b"push p\n"])
+    | st.sampled_from([b"echo a\nping\n", b"later\nping\n", b"shutdown\nping\n", b"ping\nping\n"])
     | st.binary(max_size=12),
     min_size=1,
     max_size=10,
@@ -147,11 +164,20 @@ def test_short_reads_of_any_bytes_answer_as_the_general_loop(reads: list[bytes])
 
 @pytest.mark.srs("SRS-233")
 def test_a_read_of_one_command_is_settled_at_once() -> None:
-    """A plain answer, no answer, ping: nothing left for the transport to check."""
+    """A plain answer, no answer, ping, each alone or with the sentinel: nothing left to check."""
     plain, _general = twins()
-    for read, answer in [(b"echo a\n", b"a\n"), (b"silent\n", b""), (b"ping\n", b"pong\n")]:
+    for read, answer in [
+        (b"echo a\n", b"a\n"),
+        (b"silent\n", b""),
+        (b"ping\n", b"pong\n"),
+        (b"echo a\nping\n", b"a\npong\n"),
+        (b"silent\nping\n", b"pong\n"),
+        (b"ping\nping\n", b"pong\npong\n"),
+    ]:
         assert plain.session.receive(read) == answer
         assert plain.session.settled
+    assert plain.session.receive(b"later\nping\n") == b""
+    assert not plain.session.settled
     assert plain.session.receive(b"later\n") == b""
     assert not plain.session.settled
 

@@ -177,21 +177,29 @@ class Session(SessionPlainPath):
             refused_or_authenticated = self._first_batch(lines)
             if refused_or_authenticated is not None:
                 return refused_or_authenticated
-        if count != 1 or not all_text or not self._simple or self._active_faults:
+        # Past this, one command, or a request of linesock's clients: one
+        # command and the ping sentinel (count is 2 then).
+        if (count != 1 or not all_text or not self._simple or self._active_faults) and (
+            count != 2  # the command and its sentinel
+            or lines[1] != "ping"
+            or not all_text
+            or not self._simple
+            or self._active_faults
+        ):
             if all_text and count >= MIN_PLAIN_BATCH and self._is_plain(data, size, lines):
                 return self._answer_plain(lines)  # type: ignore[arg-type]  # text: all_text
             return self._answer(lines, all_text)
         line: str = lines[0]  # type: ignore[assignment]  # text: all_text
-        # One command, with no recorder and no fault: the shortest path,
-        # written out here because it runs once per round trip (see
-        # docs/performance.md).  Any result but a plain line or None is
-        # settled the general way.
+        # One command (and maybe its sentinel), with no recorder and no
+        # fault: the shortest path, written out here because it runs once
+        # per round trip (see docs/performance.md).  Any result but a plain
+        # line or None is settled the general way.
         if line == "ping":
             self.settled = True
-            return self._pong
+            return self._pong * count
         if line == "disconnect" or line == "shutdown":  # noqa: PLR1714 - see _run
             self.closing = Closing.DISCONNECT if line == DISCONNECT else self._shutdown
-            self._drop_unrun(())  # nothing after it, but a partial line
+            self._drop_unrun(lines[1:])  # the sentinel, if any, and a partial line
             return b""
         pushed: list[object] = []
         self._results = pushed  # what push() adds while the handler runs
@@ -208,11 +216,11 @@ class Session(SessionPlainPath):
                     pass  # dropped and reported by _settle_one
                 else:
                     self.settled = True
-                    return out
+                    return out if count == 1 else out + self._pong
             elif result is None:
                 self.settled = True
-                return b""
-        return self._settle_one(line, result, pushed)
+                return b"" if count == 1 else self._pong
+        return self._settle_one(line, result, pushed, sentinel=count == 2)
 
     def receive_eof(self) -> int:
         """Note that the client will send no more; return the bytes of an unfinished line lost."""

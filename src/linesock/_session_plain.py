@@ -33,6 +33,7 @@ from ._answers import encode_lines, sendable
 from ._framing import InvalidLine
 from ._session_faults import SessionFaultPath
 from ._session_paths import OUTPUT_CHUNK, is_deferred
+from ._wire import PING
 
 __all__ = [
     "MAX_SLICE",
@@ -101,18 +102,26 @@ class SessionPlainPath(SessionFaultPath):
             find(b"disconnect", 0, size) < 0 and find(b"shutdown", 0, size) < 0
         )
 
-    def _settle_one(self, line: str, result: object, pushed: list[object]) -> bytes:
+    def _settle_one(
+        self, line: str, result: object, pushed: list[object], sentinel: bool = False
+    ) -> bytes:
         """Answer a read of one command whose *result* is not one plain line, or was pushed to.
 
         ``Session.receive`` calls the handler itself for a read of one
         command (the shortest path: a client waiting for each answer) and
         encodes a plain line at once; anything else is settled here as in a
-        slice.  *pushed* holds what the handler pushed while it ran.
+        slice.  *pushed* holds what the handler pushed while it ran.  With
+        *sentinel*, a ``ping`` followed the command in the read: it is
+        answered after it, or queued or dropped as the slice loop would.
         """
         pushed.append(result)
         parts: list[str] = []
-        self._answer_results([line], pushed, parts, [])
-        return self._finish_plain(parts, [])
+        rest: list[str | InvalidLine] = [PING] if sentinel else []
+        self._answer_results([line], pushed, parts, [], rest)  # type: ignore[arg-type]  # str only
+        wire = self._finish_plain(parts, [])
+        if sentinel and self.closing is None and self.pending is None and self._stream is None:
+            wire += self._answer(rest, True)
+        return wire
 
     def _answer_plain(self, lines: list[str]) -> bytes:
         """Answer a read of plain commands, slice by slice; queue what the bound leaves."""
