@@ -27,7 +27,6 @@ from typing import Any, Final
 from ._closer import LingeringCloser
 from ._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
 from ._control import ControlPort, start_control_port
-from ._faults import Faults
 from ._gate import ThreadedGate
 from ._lifecycle import ServedSession, ServerCore
 from ._net import (
@@ -39,6 +38,7 @@ from ._net import (
     set_nodelay,
     warn_if_exposed,
 )
+from ._server_api import SharedServerAPI
 from ._server_connection import ServedConnection
 from ._waiting import WaitingRoom
 
@@ -51,7 +51,7 @@ logger: Final = logging.getLogger("linesock")
 READ_SIZE: Final = 256 * 1024
 
 
-class Server:
+class Server(SharedServerAPI):
     """A Oneline TCP server that serves one client at a time on its own thread.
 
     Use ``start()``/``stop()`` (or ``with Server(...)``) to run it in the
@@ -73,6 +73,8 @@ class Server:
         **options: any field of :class:`~linesock.ServerConfig`.
     """
 
+    _HOW_TO_LISTEN = "call start() or listen()"
+
     def __init__(
         self, handler: Handler, host: str = DEFAULT_HOST, port: int = 0, **options: Any
     ) -> None:
@@ -80,7 +82,7 @@ class Server:
         self.handler: Final = handler
         self.host: Final = host
         self.config: Final = ServerConfig(**options)
-        self._core: Final = ServerCore(handler, self.config)
+        self._core = ServerCore(handler, self.config)
         self.stats: Final[ServerStats] = self._core.stats
         self._requested_port = port
         self._listener: socket.socket | None = None
@@ -108,26 +110,6 @@ class Server:
     # -- what callers use -------------------------------------------------
 
     @property
-    def port(self) -> int:
-        """The port the server listens on (the real one when it was created with 0)."""
-        return self.address[1]
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The ``(host, port)`` the server listens (or, once stopped, listened) on."""
-        if self._address is None:
-            raise RuntimeError("the server is not listening yet; call start() or listen()")
-        return self._address
-
-    @property
-    def control_address(self) -> tuple[str, int] | None:
-        """The ``(host, port)`` of the control port (``control_port``); None without one.
-
-        Set once the server listens; see docs/control.md.
-        """
-        return None if self._control is None else self._control.address
-
-    @property
     def is_running(self) -> bool:
         """True from :meth:`listen` until the server has stopped serving."""
         return self._listener is not None and not self._finished.is_set()
@@ -136,19 +118,6 @@ class Server:
     def serving_client(self) -> bool:
         """True while a client's session is being served (from accept to close)."""
         return self._connection is not None
-
-    def reopen_transcript(self) -> None:
-        """Reopen the transcript at its path (after a logrotate-style rename; on SIGHUP).
-
-        Safe from any thread (the asyncio server's: from the loop), never from a
-        signal handler: it takes the transcript's lock.
-        """
-        self._core.reopen_transcript()
-
-    @property
-    def handler_exit(self) -> BaseException | None:
-        """The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server."""
-        return self._core.handler_exit
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -299,11 +268,6 @@ class Server:
         elif not on_serving_thread:
             self._finished.wait(timeout)
 
-    @property
-    def faults(self) -> Faults:
-        """The faults injected into the served client's session (see :class:`~linesock.Faults`)."""
-        return self._core.faults
-
     def kick(self) -> bool:
         """End the current client's session now (a plain close); False if none is served.
 
@@ -316,10 +280,6 @@ class Server:
         self._core.record_change("kick")
         connection.kick()
         return True
-
-    def record_change(self, action: str, **details: str) -> None:
-        """Log and record (transcript) a change made from outside the session, e.g. a state set."""
-        self._core.record_change(action, **details)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped serving (at most *timeout*); True if it has."""

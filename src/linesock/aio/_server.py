@@ -34,7 +34,6 @@ from typing import Any, Final
 from .._closer import LingeringCloser
 from .._config import DEFAULT_HOST, Handler, ServerConfig, ServerStats
 from .._control import STOP_TIMEOUT, ControlPort, start_control_port
-from .._faults import Faults
 from .._gate import turn_away
 from .._lifecycle import ServedSession, ServerCore
 from .._net import (
@@ -46,6 +45,7 @@ from .._net import (
     set_nodelay,
     warn_if_exposed,
 )
+from .._server_api import SharedServerAPI
 from .._waiting import WaitingRoom
 from .._wire import EndReason
 from ._connection import SessionProtocol
@@ -78,7 +78,7 @@ async def start_server(
     return server
 
 
-class AsyncServer:
+class AsyncServer(SharedServerAPI):
     """A Oneline server on an asyncio event loop, shaped like ``asyncio.Server``.
 
     Create it with :func:`start_server`.  Callers use: :attr:`port`,
@@ -90,11 +90,13 @@ class AsyncServer:
     session, as the threaded server's ``stop`` does.
     """
 
+    _HOW_TO_LISTEN = "create it with start_server()"
+
     def __init__(self, handler: Handler, config: ServerConfig) -> None:
         """Hold the settings; :func:`start_server` binds and starts serving."""
         self.handler: Final = handler
         self.config: Final = config
-        self._core: Final = ServerCore(handler, config)
+        self._core = ServerCore(handler, config)
         self.stats: Final[ServerStats] = self._core.stats
         self._loop = asyncio.get_running_loop()
         self._address: tuple[str, int] | None = None
@@ -106,39 +108,6 @@ class AsyncServer:
         self._stopped = self._loop.create_future()
         self._serving_forever = False
         self._control: ControlPort | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (the real one when it was created with 0)."""
-        return self.address[1]
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The ``(host, port)`` the server listens on."""
-        if self._address is None:
-            raise RuntimeError("the server is not listening; create it with start_server()")
-        return self._address
-
-    @property
-    def control_address(self) -> tuple[str, int] | None:
-        """The ``(host, port)`` of the control port (``control_port``); None without one.
-
-        Set once the server listens; see docs/control.md.
-        """
-        return None if self._control is None else self._control.address
-
-    def reopen_transcript(self) -> None:
-        """Reopen the transcript at its path (after a logrotate-style rename; on SIGHUP).
-
-        Safe from any thread (the asyncio server's: from the loop), never from a
-        signal handler: it takes the transcript's lock.
-        """
-        self._core.reopen_transcript()
-
-    @property
-    def handler_exit(self) -> BaseException | None:
-        """The ``SystemExit`` or ``KeyboardInterrupt`` a handler raised to stop the server."""
-        return self._core.handler_exit
 
     def is_serving(self) -> bool:
         """True while the server accepts clients, until it is closed."""
@@ -182,11 +151,6 @@ class AsyncServer:
             # answers written first.
             self._loop.call_soon(self._connection.end, EndReason.SERVER_STOPPING)
 
-    @property
-    def faults(self) -> Faults:
-        """The faults injected into the served client's session (see :class:`~linesock.Faults`)."""
-        return self._core.faults
-
     def kick(self) -> bool:
         """End the current client's session now (a plain close); False if none is served.
 
@@ -206,10 +170,6 @@ class AsyncServer:
         else:
             self._loop.call_soon_threadsafe(connection.kick)
         return True
-
-    def record_change(self, action: str, **details: str) -> None:
-        """Log and record (transcript) a change made from outside the session, e.g. a state set."""
-        self._core.record_change(action, **details)
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed, its listener and current connection released."""
