@@ -31,10 +31,9 @@ __all__ = [
     "format_peer",
     "listen_on",
     "lookup_name",
+    "nothing_queued",
     "reset_on_close",
     "set_nodelay",
-    "unread_bytes",
-    "unsent_bytes",
     "warn_if_exposed",
 ]
 
@@ -65,6 +64,8 @@ TRICKLE_STEP: Final = 0.02
 _OUTQ: Final[int | None] = getattr(termios, "TIOCOUTQ", None) if sys.platform == "linux" else None
 # FIONREAD: the bytes received on a socket and not read yet.
 _INQ: Final[int | None] = getattr(termios, "FIONREAD", None)
+# An int of 0, as the ioctls above read and write it.
+_NO_BYTES: Final = bytes(4)
 # SO_LINGER on with a zero timeout: close() then resets the connection.
 _RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)
 
@@ -115,28 +116,22 @@ def set_nodelay(sock: socket.socket, tcp: bool | None = None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def unsent_bytes(sock: socket.socket) -> int | None:
-    """Bytes sent on *sock* the peer has not acknowledged yet; None where unknown (not Linux)."""
-    return _queued_bytes(sock, _OUTQ)
+def nothing_queued(sock: socket.socket) -> bool:
+    """True when the kernel holds nothing of *sock*'s: every byte sent acknowledged, none unread.
 
-
-def unread_bytes(sock: socket.socket) -> int | None:
-    """Bytes received on *sock* and not read yet; None where unknown.
-
-    Unlike a ``recv`` that peeks, it raises nothing when there are none.
+    False where that is unknown (the unacknowledged count is Linux's).
+    Unlike a ``recv`` that peeks, it raises nothing when nothing is there.
     """
-    return _queued_bytes(sock, _INQ)
-
-
-def _queued_bytes(sock: socket.socket, request: int | None) -> int | None:
-    """The byte count the ``ioctl`` *request* reads of *sock*; None without the request."""
-    if request is None:
-        return None
+    if _OUTQ is None or _INQ is None:
+        return False
+    fd = sock.fileno()
     try:
-        held = fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0")
+        return (
+            fcntl.ioctl(fd, _OUTQ, _NO_BYTES) == _NO_BYTES
+            and fcntl.ioctl(fd, _INQ, _NO_BYTES) == _NO_BYTES
+        )
     except OSError:
-        return None
-    return int.from_bytes(held, sys.byteorder, signed=True)
+        return False
 
 
 def reset_on_close(sock: Any) -> None:

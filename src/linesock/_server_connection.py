@@ -35,9 +35,8 @@ from ._net import (
     STOP_GRACE,
     TRICKLE_STEP,
     ack_now,
+    nothing_queued,
     reset_on_close,
-    unread_bytes,
-    unsent_bytes,
 )
 from ._server_sending import DONTWAIT, ConnectionSender, WriteTimeout
 from ._wire import Closing, EndReason
@@ -157,7 +156,7 @@ class ServedConnection(ConnectionSender):
         sock = self.sock
         if isinstance(sock, ssl.SSLSocket):
             return False
-        if unsent_bytes(sock) == 0 and unread_bytes(sock) == 0:
+        if nothing_queued(sock):
             sock.close()  # every answer taken, nothing unread: a plain FIN
             return True
         try:
