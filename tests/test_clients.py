@@ -588,6 +588,29 @@ def test_a_send_the_server_drains_slowly_has_one_deadline(
 
 
 @pytest.mark.srs("SRS-185")
+@pytest.mark.parametrize("kernel_waits", [True, False], ids=["kernel waits", "Python timeout"])
+def test_a_long_send_the_server_takes_in_time_goes_through_whole(
+    monkeypatch: pytest.MonkeyPatch, kernel_waits: bool
+) -> None:
+    """A command far beyond the socket buffers, read as it comes: sent whole, then answered.
+
+    With a Python timeout (TLS, or not Linux) each ``send`` takes what the
+    buffers hold and the rest follows within the same deadline; with the
+    kernel's waits one ``send`` blocks until all is taken.
+    """
+    if kernel_waits and not client_module._KERNEL_WAITS:
+        pytest.skip("the kernel bounds the client's waits on Linux only")
+    monkeypatch.setattr(client_module, "_KERNEL_WAITS", kernel_waits)
+    with (
+        Server(protocol_handler, max_line_bytes=1024) as server,
+        Client(port=server.port, timeout=WAIT) as client,
+    ):
+        assert client._kernel_waits is kernel_waits
+        assert client.request("x" * 16_000_000) == ["invalid"]  # overlong, streamed past
+        assert client.request("echo after") == ["after"]
+
+
+@pytest.mark.srs("SRS-185")
 @pytest.mark.parametrize("wait", [1e-9, 4e-7, 0.25, 2.5, 1.9999999])
 def test_a_kernel_wait_is_never_taken_for_no_wait(wait: float) -> None:
     """On Linux a client's wait is SO_RCVTIMEO and SO_SNDTIMEO, never (0, 0): that waits forever.
