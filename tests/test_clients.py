@@ -744,6 +744,11 @@ def test_the_settings_are_a_client_config_readable_on_the_client(
         ({"max_line_bytes": 0}, "at least 1"),
         ({"encoding": "utf-16"}, "not ASCII-compatible"),
         ({"token": "two words"}, "without spaces"),
+        ({"timeout": 0}, "^timeout must be a positive number of seconds, not 0$"),
+        ({"timeout": -1.5}, "^timeout must be a positive number of seconds, not -1.5$"),
+        ({"timeout": float("inf")}, "^timeout must be a positive number of seconds, not inf$"),
+        ({"timeout": float("nan")}, "^timeout must be a positive number of seconds, not nan$"),
+        ({"timeout": None}, "^timeout must be a positive number of seconds, not None$"),
     ],
 )
 def test_bad_settings_are_refused_when_the_client_is_made(

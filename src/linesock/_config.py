@@ -270,6 +270,9 @@ class ClientConfig:
     def __post_init__(self) -> None:
         """Reject settings that cannot work, and default the certificate name to the host."""
         _check_framing(self.terminator, self.answer_terminator, self.max_line_bytes, self.encoding)
+        timeout: object = self.timeout
+        if not (isinstance(timeout, int | float) and timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         if self.max_answer_lines < 1:
             raise ValueError("max_answer_lines must be at least 1")
         if self.server_hostname is None:
