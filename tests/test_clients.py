@@ -738,6 +738,7 @@ def test_the_settings_are_a_client_config_readable_on_the_client(
     assert repr(client) == f"<{make_client.repr_name} 127.0.0.1:{server.port} connected=False>"
 
 
+@pytest.mark.srs("SRS-234")
 @pytest.mark.parametrize(
     ("option", "message"),
     [
