@@ -1,4 +1,4 @@
-"""What both servers show their callers alike: where they listen, faults, kicks' records.
+"""What both servers show their callers alike: where they listen, their faults, their records.
 
 The threaded :class:`~linesock.Server` and :class:`~linesock.aio.AsyncServer`
 differ in how they serve, not in what they report; the reporting half is
