@@ -18,6 +18,7 @@ from .targets import (
     Judgement,
     RateCheck,
     RatioTarget,
+    complete,
 )
 
 #: The generated part of docs/performance.md sits between these two lines.
@@ -87,6 +88,14 @@ class Report:
         """The median of one cell, or None if it has no measurement."""
         values = self.results.get(key, {}).get(server)
         return statistics.median(values) if values else None
+
+    def by_repetition(self, key: str, server: str) -> list[float] | None:
+        """The cell's figure of each repetition in order, or None unless every one has one."""
+        repetitions = self.settings.get("repetitions")
+        return complete(
+            self.results.get(key, {}).get(server),
+            repetitions if isinstance(repetitions, int) else 0,
+        )
 
     def ratio(self, key: str, server: str, reference: str | None = None) -> float | None:
         """One cell's median divided by the reference's median for the same workload."""

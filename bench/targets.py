@@ -1,10 +1,14 @@
 """The targets a run is judged against, as plain data, and the judging of a run.
 
-The targets of issue 15 (:data:`TARGETS`) are each judged on two ratios of
-medians from the same run: the rate over the reference's, and the CPU time
-per unit of work over the reference's (the server's CPU; for
+The targets of issue 15 (:data:`TARGETS`) are each judged on two ratios
+from the same run: the rate over the reference's, and the CPU time per
+unit of work over the reference's (the server's CPU; for
 ``Client.request``, the client's, since the client is what is measured
-there).  A target is met only when both bars are.  The earlier targets
+there).  A target is met only when both bars are.  Each ratio is the
+median of the repetitions' own ratios: a repetition measures the cell and
+its reference minutes apart at most, so the machine's drift between
+repetitions cancels out (when a repetition lacks either figure, the ratio
+of the medians is taken instead).  The earlier targets
 (:data:`OTHER_TARGETS`) are judged on their one figure.
 
 No target is judged from a loaded run: one whose 1-minute load average is
@@ -30,10 +34,13 @@ MIN_REFERENCE_SHARE: Final = 0.7
 
 
 class Figures(Protocol):
-    """What the targets read from a run: the median of a cell (a workload and a server)."""
+    """What the targets read from a run: a cell's (a workload's and a server's) figures."""
 
     def median(self, key: str, server: str) -> float | None:
         """The median of one cell, or None if it has no measurement."""
+
+    def by_repetition(self, key: str, server: str) -> list[float] | None:
+        """The cell's figure of each repetition in order, or None unless every one has one."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,21 @@ class Medians:
     """A run's results seen as :class:`Figures`, to judge the run before its report exists."""
 
     results: Mapping[str, Mapping[str, list[float]]]
+    repetitions: int = 0
 
     def median(self, key: str, server: str) -> float | None:
         """The median of one cell, or None if it has no measurement."""
         values = self.results.get(key, {}).get(server)
         return statistics.median(values) if values else None
+
+    def by_repetition(self, key: str, server: str) -> list[float] | None:
+        """The cell's figure of each repetition in order, or None unless every one has one."""
+        return complete(self.results.get(key, {}).get(server), self.repetitions)
+
+
+def complete(values: list[float] | None, repetitions: int) -> list[float] | None:
+    """*values* if there is one per repetition (a failed measurement leaves a gap), else None."""
+    return values if values and len(values) == repetitions else None
 
 
 @dataclass(frozen=True)
@@ -109,9 +126,13 @@ class RatioTarget:
         return not missed, " and ".join(missed)
 
     def _ratio(self, figures: Figures, prefix: str) -> float | None:
-        """The median of the cell over the reference's, for the keys starting with *prefix*."""
-        value = figures.median(prefix + self.workload, self.server)
-        base = figures.median(prefix + (self.reference_workload or self.workload), self.reference)
+        """The cell over the reference, for the keys starting with *prefix*: see the module."""
+        key, base_key = prefix + self.workload, prefix + (self.reference_workload or self.workload)
+        values = figures.by_repetition(key, self.server)
+        bases = figures.by_repetition(base_key, self.reference)
+        if values is not None and bases is not None and all(bases):
+            return statistics.median([v / b for v, b in zip(values, bases, strict=True)])
+        value, base = figures.median(key, self.server), figures.median(base_key, self.reference)
         return value / base if value is not None and base else None
 
 
