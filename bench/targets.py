@@ -6,7 +6,7 @@ unit of work over the reference's (the server's CPU; for
 ``Client.request``, the client's, since the client is what is measured
 there).  A target is met only when both bars are.  Each ratio is the
 median of the repetitions' own ratios: a repetition measures the cell and
-its reference minutes apart at most, so the machine's drift between
+its reference within a minute of each other, so the machine's drift between
 repetitions cancels out (when a repetition lacks either figure, the ratio
 of the medians is taken instead).  The earlier targets
 (:data:`OTHER_TARGETS`) are judged on their one figure.
