@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.processes import ServerProcess
+from bench.workloads import connect
 
 import linesock
 
@@ -49,14 +50,6 @@ WARM_UP = 2000
 Request = Callable[[], object]
 # A client's request, and how to close its connection.
 Made = tuple[Request, Callable[[], None]]
-
-
-def raw_socket(port: int) -> socket.socket:
-    """A blocking socket with Nagle off, as the raw clients use."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.settimeout(None)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
 
 
 def counting(sock: socket.socket) -> Request:
@@ -157,7 +150,7 @@ def main() -> None:
 
 def raw_client(port: int, kind: Callable[[socket.socket], Request]) -> Made:
     """A raw client of *kind* on a new connection, and how to close it."""
-    sock = raw_socket(port)
+    sock = connect(port)  # the bench's own: blocking, the kernel bounding its waits
     return kind(sock), sock.close
 
 
