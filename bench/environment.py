@@ -6,8 +6,12 @@ import contextlib
 import os
 import platform
 import subprocess
+import sys
+from pathlib import Path
 
 from .processes import redis_available
+
+_COMPILE_CORE = Path(__file__).resolve().parent.parent / "tools" / "compile_core.py"
 
 #: The 1, 5 and 15 minute load averages, as ``os.getloadavg()`` gives them.
 LoadAverage = tuple[float, float, float]
@@ -34,6 +38,27 @@ def machine_description(cpu: str | None = None) -> str:
 def format_load(load: LoadAverage) -> str:
     """A load average as ``1.27 / 0.90 / 0.85``."""
     return " / ".join(f"{value:.2f}" for value in load)
+
+
+def core_build() -> str:
+    """Which build of linesock's core this interpreter imports, and so every server here runs.
+
+    ``pure Python``, or ``compiled (mypyc)`` after ``./do_install --compiled``;
+    a compiled build older than its sources says so (it runs other code than
+    the sources show).  A run's figures are of one build only.
+    """
+    import linesock._protocol as core  # noqa: PLC0415 - the runner alone needs it
+
+    if str(core.__file__).endswith(".py"):
+        return "pure Python"
+    status = subprocess.run(
+        [sys.executable, str(_COMPILE_CORE), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.strip()
+    return "compiled (mypyc)" + (", STALE: older than its sources" if status == "stale" else "")
 
 
 def peer_versions() -> dict[str, str]:

@@ -25,7 +25,7 @@ from typing import IO, Final
 
 from . import chart, judging, workloads
 from .baseline import BASELINE_PATH, Baseline
-from .environment import cpu_description, machine_description, peer_versions
+from .environment import core_build, cpu_description, machine_description, peer_versions
 from .processes import ROOT, ServerFailed, ServerProcess, redis_available, spawn
 from .report import CHART_NAME, Report, Workload
 from .servers import PYTHON_SERVERS
@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         servers = [name for name in servers if name in wanted]
     command = "./do_bench" + "".join(f" {shlex.quote(arg)}" for arg in (argv or sys.argv[1:]))
     load_before = judging.start_of_run()
+    core = core_build()
+    print(f"linesock's core: {core}", file=sys.stderr)
     began = time.monotonic()
     results: Results = {}
     runner = Runner(settings, servers, log_dir, results)
@@ -181,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         reference=REFERENCE,
         notes=runner.notes,
         machine=machine_description(cpu),
-        python=f"{platform.python_implementation()} {platform.python_version()}",
+        python=(
+            f"{platform.python_implementation()} {platform.python_version()}, "
+            f"linesock's core {core}"
+        ),
         versions=peer_versions(),
         command=command,
         settings=asdict(settings),
