@@ -6,7 +6,9 @@ per-read code, and prints the CPU time (``time.thread_time``, best of many
 runs, so that other processes on the machine barely matter) of:
 
 * a 256 KiB read of pipelined short commands, per command;
-* a read holding one short command (a ping-pong round trip), per read;
+* a read holding one short command (a ping-pong round trip), per read,
+  ended by LF, and by CR LF as ``nc -C``, telnet and PyVISA end it (the raw
+  reference keeps the CR: it has no CR rule);
 * a 256 KiB read of 64 KiB lines, per MB;
 * a SCPI query (``VOLT?`` to a :class:`linesock.scpi.Instrument`) next to
   the same query routed by :class:`linesock.Commands` (``get volt``), per
@@ -115,6 +117,8 @@ def main() -> None:
     cases = (
         ("pipelined short commands", pipelined, 200, 1, lines, "ns/command", 1e9),
         ("one command per read", command, 30, 2000, 1, "ns/read", 1e9),
+        # As nc -C, telnet and PyVISA send it (the raw reference keeps the CR).
+        ("one CR LF command per read", command[:-1] + b"\r\n", 30, 2000, 1, "ns/read", 1e9),
         ("64 KiB lines", long_lines, 200, 1, len(long_lines) / 1e6, "us/MB", 1e6),
     )
     print(f"{'':28}{'raw':>10}{'linesock':>10}  ratio (raw / linesock)")

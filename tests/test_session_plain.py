@@ -137,13 +137,16 @@ def test_requests_with_the_ping_sentinel_answer_as_the_general_loop(commands: li
     assert state(plain) == state(general)
 
 
-# One read's bytes, as a client might send them: a command, or bytes that
-# are not one (CR, undecodable, overlong, unfinished, two lines).
+# One read's bytes, as a client might send them: a command (ended by LF or
+# CR LF), or bytes that are not one (other CRs, undecodable, overlong,
+# unfinished, two lines).
 ODD_READS = st.lists(
     st.sampled_from([b"echo a\n", b"ping\n", b"echo \xc3\xa9\n", b"\xff\n", b"echo\r\n"])
     | st.sampled_from([b"ec", b"ho a\n", b"echo a\necho b\n", b"x" * 300 + b"\n", b"\n"])
     | st.sampled_from([b"disconnect\n", b"shutdown\n", b"later\n", b"push p\n"])
     | st.sampled_from([b"echo a\nping\n", b"later\nping\n", b"shutdown\nping\n", b"ping\nping\n"])
+    | st.sampled_from([b"echo a\r\n", b"ping\r\n", b"echo a\r\nping\r\n", b"disconnect\r\n"])
+    | st.sampled_from([b"echo a\r\r\n", b"echo a\rb\n", b"\r\n", b"echo \r\n\r\n", b"ec\r"])
     | st.binary(max_size=12),
     min_size=1,
     max_size=10,
@@ -164,7 +167,7 @@ def test_short_reads_of_any_bytes_answer_as_the_general_loop(reads: list[bytes])
 
 @pytest.mark.srs("SRS-233")
 def test_a_read_of_one_command_is_settled_at_once() -> None:
-    """A plain answer, no answer, ping, each alone or with the sentinel: nothing left to check."""
+    """A plain answer, no answer, ping, alone or with the sentinel, after LF or CR LF: settled."""
     plain, _general = twins()
     for read, answer in [
         (b"echo a\n", b"a\n"),
@@ -173,6 +176,11 @@ def test_a_read_of_one_command_is_settled_at_once() -> None:
         (b"echo a\nping\n", b"a\npong\n"),
         (b"silent\nping\n", b"pong\n"),
         (b"ping\nping\n", b"pong\npong\n"),
+        # CR LF peers (nc -C, telnet, PyVISA's default): one CR before each LF goes.
+        (b"echo a\r\n", b"a\n"),
+        (b"echo a\r\nping\r\n", b"a\npong\n"),
+        (b"echo a\r\r\n", b"a\r\n"),
+        (b"ping\r\n", b"pong\n"),
     ]:
         assert plain.session.receive(read) == answer
         assert plain.session.settled
