@@ -1,26 +1,32 @@
 """Pinned ping-pong, layer by layer: what the session and the serving loop each cost per round trip.
 
-Usage: ``.venv/bin/python tools/measure_pinned.py [ROUND_TRIPS]`` (default 150000).
+Usage: ``.venv/bin/python tools/measure_pinned.py [ROUND_TRIPS [ROUNDS]]``
+(defaults 30000 and 5).
 
 A client process sends ``read x`` and waits for its answer, ROUND_TRIPS
-times, with the client and every thread of this process on CPU 0 (as
-``./do_bench``'s pinned ping-pong), against three servers in turn, each on
-127.0.0.1 port 0 in this process:
+times after a warm-up, with the client and every thread of this process
+on CPU 0 (as ``./do_bench``'s pinned ping-pong), against three servers,
+each on 127.0.0.1 port 0 in this process:
 
 * ``raw``: the raw reference of bench/servers.py;
 * ``raw loop + Session``: the raw reference's blocking loop, with
   ``linesock.Session.receive`` doing the protocol (the sans-IO core alone);
 * ``linesock.Server``: the threaded server.
 
-It prints the serving thread's user and system CPU per round trip (from
-/proc, Linux) and the client's rate.  Run it a few times: pinned figures
-move by some 5 % from run to run.
+The three take turns, ROUNDS times.  For each it prints the serving
+thread's CPU time per round trip, exact (the scheduler's own count,
+``/proc/.../schedstat``, Linux; the user and system split of
+``/proc/.../stat`` is sampled at each clock tick, too coarse for a
+microsecond), and the client's rate; then each layer's median ratio to
+raw, the rounds paired.  Pinned figures move by a few per cent from one
+process to the next, so compare medians of runs, alternated.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -30,17 +36,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.servers import answer, serve_raw
-from tools.measure_churn import thread_times
 
 import linesock
 
 CPU = 0
+WARM_UP = 2000
 CLIENT = """
 import socket, sys, time
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, warm_up = (int(arg) for arg in sys.argv[1:])
 sock = socket.create_connection(("127.0.0.1", port), timeout=10)
 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 buffer = bytearray(65536)
+for _ in range(warm_up):
+    sock.sendall(b"read x\\n")
+    sock.recv_into(buffer)
 began = time.perf_counter()
 for _ in range(count):
     sock.sendall(b"read x\\n")
@@ -53,25 +62,25 @@ while sock.recv(100):
 """
 
 
-def measure(name: str, port: int, native_id: int, count: int) -> None:
-    """Pin everything to one CPU, run the client; print the serving thread's CPU per round trip."""
+def on_cpu_ns(native_id: int) -> int:
+    """Nanoseconds thread *native_id* of this process has run, as the scheduler counts them."""
+    return int(Path(f"/proc/self/task/{native_id}/schedstat").read_text().split()[0])
+
+
+def measure(port: int, native_id: int, count: int) -> tuple[float, float]:
+    """Pin everything to one CPU and run the client; return CPU µs per round trip, and the rate."""
     for task in os.listdir("/proc/self/task"):
         os.sched_setaffinity(int(task), {CPU})
-    user, system = thread_times(native_id)
+    began = on_cpu_ns(native_id)
+    client = [sys.executable, "-c", CLIENT, str(port), str(count), str(WARM_UP)]
     rate = subprocess.run(
-        ["taskset", "-c", str(CPU), sys.executable, "-c", CLIENT, str(port), str(count)],
+        ["taskset", "-c", str(CPU), *client],
         check=True,
         capture_output=True,
         text=True,
         timeout=120,
     ).stdout
-    user_after, system_after = thread_times(native_id)
-    print(
-        f"{name:20} user {(user_after - user) / count * 1e6:5.1f} us, "
-        f"system {(system_after - system) / count * 1e6:5.1f} us per round trip, "
-        f"{float(rate):8.0f} round trips/s",
-        flush=True,
-    )
+    return (on_cpu_ns(native_id) - began) / (count + WARM_UP) / 1000, float(rate)
 
 
 def serve_session_in_raw_loop(listener: socket.socket) -> None:
@@ -90,23 +99,41 @@ def serve_session_in_raw_loop(listener: socket.socket) -> None:
                     client.sendall(out)
 
 
-def in_thread(serve: Callable[[socket.socket], None], name: str, count: int) -> None:
-    """Serve with *serve* on a daemon thread of this process and measure it."""
+def in_thread(serve: Callable[[socket.socket], None]) -> tuple[int, int]:
+    """Serve with *serve* on a daemon thread of this process; return its port and thread id."""
     listener = socket.create_server(("127.0.0.1", 0))
     thread = threading.Thread(target=serve, args=(listener,), daemon=True)
     thread.start()
     assert thread.native_id is not None
-    measure(name, listener.getsockname()[1], thread.native_id, count)
+    return listener.getsockname()[1], thread.native_id
 
 
 def main() -> None:
-    """Measure the three servers one after another."""
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 150_000
-    in_thread(serve_raw, "raw", count)
-    in_thread(serve_session_in_raw_loop, "raw loop + Session", count)
+    """Measure the three servers in turn, ROUNDS times; print each round and the paired ratios."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     with linesock.Server(answer) as server:
         assert server.thread is not None and server.thread.native_id is not None
-        measure("linesock.Server", server.port, server.thread.native_id, count)
+        servers = {
+            "raw": in_thread(serve_raw),
+            "raw loop + Session": in_thread(serve_session_in_raw_loop),
+            "linesock.Server": (server.port, server.thread.native_id),
+        }
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, (port, native_id) in servers.items():
+                figures[name].append(measure(port, native_id, count))
+    for name, runs in figures.items():
+        cpus = " ".join(f"{cpu:5.2f}" for cpu, _ in runs)
+        rates = " ".join(f"{rate / 1000:4.1f}" for _, rate in runs)
+        print(f"{name:20} CPU {cpus} us per round trip; {rates} k round trips/s")
+    for name, runs in figures.items():
+        if name == "raw":
+            continue
+        pairs = list(zip(runs, figures["raw"], strict=True))
+        cpu = statistics.median(ours[0] / raw[0] for ours, raw in pairs)
+        rate = statistics.median(ours[1] / raw[1] for ours, raw in pairs)
+        print(f"{name:20} of raw (median of the rounds paired): CPU {cpu:.3f}x, rate {rate:.3f}x")
 
 
 if __name__ == "__main__":
