@@ -98,12 +98,17 @@ def state(rig: Rig) -> dict[str, object]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(VERBS, min_size=16, max_size=80), st.booleans(), st.sampled_from(["lf", "crlf"]))
+@given(
+    st.lists(VERBS, min_size=16, max_size=80),
+    st.booleans(),
+    st.sampled_from(["lf", "crlf"]),
+    st.sampled_from(["\n", "\r\n"]),
+)
 def test_the_plain_path_answers_as_the_general_loop(
-    commands: list[str], record: bool, answer_terminator: str
+    commands: list[str], record: bool, answer_terminator: str, command_end: str
 ) -> None:
-    """Any mix of answers, recorded or not, gives the same bytes and the same reports."""
-    script = "".join(f"{command}\n" for command in commands).encode()
+    """Any mix of answers, recorded or not, after LF or CR LF: the same bytes and reports."""
+    script = "".join(f"{command}{command_end}" for command in commands).encode()
     plain, general = twins(record=record, answer_terminator=answer_terminator, encoding="ascii")
     assert play(plain, script) == play(general, script)
     assert state(plain) == state(general)
