@@ -155,7 +155,8 @@ class LineFramer:
         #: while a line is unfinished (it has bytes of an earlier read).  A
         #: read of at most this many bytes that ends with its only LF, holds
         #: no CR and decodes is one command, as :meth:`feed` would return it:
-        #: ``Session`` takes such reads without feeding the framer at all.
+        #: ``Session`` takes such reads, and those with CRs (applying the CR
+        #: rule to the decoded text itself), without feeding the framer.
         self.whole_read_limit = self._short_batch
 
     @property
