@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,9 @@ from .targets import (
     OTHER_TARGETS,
     TARGETS,
     Judgement,
+    Medians,
     RateCheck,
     RatioTarget,
-    complete,
 )
 
 #: The generated part of docs/performance.md sits between these two lines.
@@ -84,18 +83,19 @@ class Report:
 
     # -- figures --------------------------------------------------------------
 
+    @property
+    def _figures(self) -> Medians:
+        """The results as the judge reads them: one definition of a cell's figures."""
+        repetitions = self.settings.get("repetitions")
+        return Medians(self.results, repetitions if isinstance(repetitions, int) else 0)
+
     def median(self, key: str, server: str) -> float | None:
         """The median of one cell, or None if it has no measurement."""
-        values = self.results.get(key, {}).get(server)
-        return statistics.median(values) if values else None
+        return self._figures.median(key, server)
 
     def by_repetition(self, key: str, server: str) -> list[float] | None:
         """The cell's figure of each repetition in order, or None unless every one has one."""
-        repetitions = self.settings.get("repetitions")
-        return complete(
-            self.results.get(key, {}).get(server),
-            repetitions if isinstance(repetitions, int) else 0,
-        )
+        return self._figures.by_repetition(key, server)
 
     def ratio(self, key: str, server: str, reference: str | None = None) -> float | None:
         """One cell's median divided by the reference's median for the same workload."""
