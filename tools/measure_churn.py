@@ -1,72 +1,107 @@
-"""Server CPU per session under churn, user and system apart: linesock's threaded server and raw.
+"""Session churn, layer by layer: what the session and the server around it each cost per session.
 
-Usage: ``.venv/bin/python tools/measure_churn.py [SESSIONS]`` (default 4000).
+Usage: ``.venv/bin/python tools/measure_churn.py [SESSIONS [ROUNDS]]``
+(defaults 3000 and 5).
 
 A client process connects, sends ``ping``, reads ``pong``, sends
 ``disconnect``, reads to EOF and closes, SESSIONS times in a row, against
-the raw reference of bench/servers.py and then against ``linesock.Server``
-(the handler answers ``ok``), each on 127.0.0.1 port 0 in this process.
-The serving thread's user and system time come from /proc (Linux).
+the three servers of tools/measure_pinned.py, each on 127.0.0.1 port 0 in
+this process: the raw reference, the raw reference's loop with
+``linesock.Session`` doing the protocol, and ``linesock.Server``.  The
+three take turns, ROUNDS times; nothing is pinned, as in ``./do_bench``'s
+churn.
+
+For each it prints the serving thread's exact CPU time per session (the
+scheduler's count, Linux), the client's sessions per second, and where the
+client's time went (medians): from the start of ``connect`` to its
+return, from sending ``ping`` to reading ``pong``, and from sending
+``disconnect`` to the server's close.  Then each layer's median ratio to
+raw, the rounds paired.
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import statistics
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import serve_raw
+from bench.servers import answer, serve_raw
+from measure_pinned import in_thread, on_cpu_ns, serve_session_in_raw_loop
 
 import linesock
 
 CLIENT = """
-import socket, sys
+import socket, statistics, sys, time
 port, count = int(sys.argv[1]), int(sys.argv[2])
+clock = time.perf_counter
+phases = ([], [], [])
+buffer = bytearray(4096)
+began = clock()
 for _ in range(count):
+    start = clock()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connected = clock()
         sock.sendall(b"ping\\n")
-        assert sock.recv(100) == b"pong\\n"
+        if sock.recv_into(buffer) != 5:
+            raise SystemExit("no pong")
+        answered = clock()
         sock.sendall(b"disconnect\\n")
-        while sock.recv(100):
+        while sock.recv_into(buffer):
             pass
+        ended = clock()
+    phases[0].append(connected - start)
+    phases[1].append(answered - connected)
+    phases[2].append(ended - answered)
+print(count / (clock() - began), *(statistics.median(phase) for phase in phases))
 """
+PHASES = ("connect", "ping", "disconnect to close")
 
 
-def thread_times(native_id: int) -> tuple[float, float]:
-    """User and system CPU seconds of one thread of this process."""
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def measure(name: str, port: int, native_id: int, sessions: int) -> None:
-    """Run the churn client against *port*; print the serving thread's CPU per session."""
-    user, system = thread_times(native_id)
-    subprocess.run([sys.executable, "-c", CLIENT, str(port), str(sessions)], check=True)
-    user_after, system_after = thread_times(native_id)
-    print(
-        f"{name:10} user {(user_after - user) / sessions * 1e6:5.0f} us, "
-        f"system {(system_after - system) / sessions * 1e6:5.0f} us per session"
-    )
+def measure(port: int, native_id: int, count: int) -> list[float]:
+    """Run the client; return CPU µs per session, sessions/s and the three phases in µs."""
+    began = on_cpu_ns(native_id)
+    printed = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(port), str(count)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    rate, *phases = (float(figure) for figure in printed)
+    cpu = (on_cpu_ns(native_id) - began) / count / 1000
+    return [cpu, rate, *(phase * 1e6 for phase in phases)]
 
 
 def main() -> None:
-    """Measure the raw reference, then linesock."""
-    sessions = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
-    listener = socket.create_server(("127.0.0.1", 0))
-    raw = threading.Thread(target=serve_raw, args=(listener,), daemon=True)
-    raw.start()
-    assert raw.native_id is not None
-    measure("raw", listener.getsockname()[1], raw.native_id, sessions)
-    with linesock.Server(lambda command: "ok") as server:
+    """Measure the three servers in turn, ROUNDS times; print their medians and paired ratios."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    with linesock.Server(answer) as server:
         assert server.thread is not None and server.thread.native_id is not None
-        measure("linesock", server.port, server.thread.native_id, sessions)
+        servers = {
+            "raw": in_thread(serve_raw),
+            "raw loop + Session": in_thread(serve_session_in_raw_loop),
+            "linesock.Server": (server.port, server.thread.native_id),
+        }
+        figures: dict[str, list[list[float]]] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, (port, native_id) in servers.items():
+                figures[name].append(measure(port, native_id, count))
+    for name, runs in figures.items():
+        cpu, rate, *phases = (statistics.median(column) for column in zip(*runs, strict=True))
+        spent = ", ".join(f"{what} {phase:.0f}" for what, phase in zip(PHASES, phases, strict=True))
+        print(f"{name:20} CPU {cpu:6.1f} us/session, {rate:6.0f} sessions/s; client's us: {spent}")
+    for name, runs in figures.items():
+        if name != "raw":
+            pairs = list(zip(runs, figures["raw"], strict=True))
+            cpu = statistics.median(ours[0] / raw[0] for ours, raw in pairs)
+            rate = statistics.median(ours[1] / raw[1] for ours, raw in pairs)
+            paired = f"CPU {cpu:.3f}x, rate {rate:.3f}x"
+            print(f"{name:20} of raw (median of the rounds paired): {paired}")
 
 
 if __name__ == "__main__":
