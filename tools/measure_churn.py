@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.servers import answer, serve_raw
-from measure_pinned import in_thread, on_cpu_ns, serve_session_in_raw_loop
+from measure_pinned import in_thread, on_cpu_ns, print_paired_ratios, serve_session_in_raw_loop
 
 import linesock
 
@@ -95,13 +95,7 @@ def main() -> None:
         cpu, rate, *phases = (statistics.median(column) for column in zip(*runs, strict=True))
         spent = ", ".join(f"{what} {phase:.0f}" for what, phase in zip(PHASES, phases, strict=True))
         print(f"{name:20} CPU {cpu:6.1f} us/session, {rate:6.0f} sessions/s; client's us: {spent}")
-    for name, runs in figures.items():
-        if name != "raw":
-            pairs = list(zip(runs, figures["raw"], strict=True))
-            cpu = statistics.median(ours[0] / raw[0] for ours, raw in pairs)
-            rate = statistics.median(ours[1] / raw[1] for ours, raw in pairs)
-            paired = f"CPU {cpu:.3f}x, rate {rate:.3f}x"
-            print(f"{name:20} of raw (median of the rounds paired): {paired}")
+    print_paired_ratios(figures)
 
 
 if __name__ == "__main__":

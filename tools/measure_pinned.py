@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -127,6 +127,14 @@ def main() -> None:
         cpus = " ".join(f"{cpu:5.2f}" for cpu, _ in runs)
         rates = " ".join(f"{rate / 1000:4.1f}" for _, rate in runs)
         print(f"{name:20} CPU {cpus} us per round trip; {rates} k round trips/s")
+    print_paired_ratios(figures)
+
+
+def print_paired_ratios(figures: Mapping[str, Sequence[Sequence[float]]]) -> None:
+    """Print each layer's median ratio to ``raw``, the rounds paired.
+
+    Each round's figures start with the CPU time and the rate.
+    """
     for name, runs in figures.items():
         if name == "raw":
             continue
