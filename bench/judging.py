@@ -16,9 +16,9 @@ import sys
 from collections.abc import Mapping
 
 from .baseline import HISTORY, Baseline
-from .environment import LoadAverage, format_load
+from .environment import LoadAverage, format_load, format_steal
 from .report import Report
-from .targets import MAX_START_LOAD, Judgement, Medians, judge
+from .targets import MAX_START_LOAD, MAX_STEAL_SHARE, Judgement, Medians, judge
 
 
 def start_of_run() -> LoadAverage:
@@ -40,6 +40,7 @@ def judge_run(
     kind: str,
     cpu: str,
     start_load: float,
+    steal_share: float | None,
     reference: str,
 ) -> Judgement:
     """Whether the run of *kind* (``full`` or ``quick``) on *cpu* may be held to the targets."""
@@ -50,6 +51,7 @@ def judge_run(
         no_baseline=no_baseline,
         quick=kind == "quick",
         start_load=start_load,
+        steal_share=steal_share,
         reference=reference,
     )
 
@@ -74,14 +76,20 @@ def end_of_run(report: Report, baseline: Baseline | None, *, kind: str, cpu: str
 def record_baseline(baseline: Baseline, report: Report, *, kind: str, cpu: str) -> None:
     """Add the raw reference's medians in *report* to *baseline*, and write it.
 
-    Not from a run that started on a loaded machine: such a baseline would
-    make the runs of a loaded machine look usual.
+    Not from a run that started on a loaded machine, nor from one whose
+    host other guests kept busy (steal time): such a baseline would make the
+    runs of a loaded machine look usual.
     """
     start_load = report.load[0][0]
-    if start_load > MAX_START_LOAD:
+    if start_load > MAX_START_LOAD or report.judgement.stolen:
+        why = (
+            f"the 1-minute load average was {start_load:.2f} at the start (over {MAX_START_LOAD:g})"
+            if start_load > MAX_START_LOAD
+            else f"the hypervisor stole {format_steal(report.judgement.steal_share)} of the CPU "
+            f"time (over {MAX_STEAL_SHARE:.0%})"
+        )
         print(
-            f"baseline NOT recorded: the 1-minute load average was {start_load:.2f} at the "
-            f"start (over {MAX_START_LOAD:g}); record it when the machine is quieter",
+            f"baseline NOT recorded: {why}; record it when the machine is quieter",
             file=sys.stderr,
         )
         return

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .environment import LoadAverage, format_load
+from .environment import LoadAverage, format_load, format_steal
 from .targets import (
     MAX_START_LOAD,
+    MAX_STEAL_SHARE,
     MIN_REFERENCE_SHARE,
     OTHER_TARGETS,
     TARGETS,
@@ -123,7 +124,8 @@ class Report:
             f"Machine: {self.machine}; {self.python}  ",
             f"Versions: {versions}  ",
             f"Load average (1, 5, 15 min): {format_load(load_before)} at the start, "
-            f"{format_load(load_after)} at the end.  ",
+            f"{format_load(load_after)} at the end; steal time (CPU time the hypervisor "
+            f"gave other guests): {format_steal(self.judgement.steal_share)} of the run's.  ",
             f"Each figure is the median of {self.settings['repetitions']} repetitions; "
             "the ratio in parentheses is to the raw reference's median "
             "(for time and memory, lower is better).",
@@ -157,6 +159,11 @@ class Report:
                 f"the 1-minute load average was {judgement.start_load:.2f} at the start "
                 f"(over {MAX_START_LOAD:g})"
             )
+        if judgement.stolen:
+            reasons.append(
+                f"the hypervisor stole {format_steal(judgement.steal_share)} of the CPU time "
+                f"for other guests (over {MAX_STEAL_SHARE:.0%})"
+            )
         reasons += [
             f"the raw reference ran {self._check(check)} (under {MIN_REFERENCE_SHARE:.0%})"
             for check in judgement.checks
@@ -177,9 +184,10 @@ class Report:
             lines = [f"**No target is judged:** {judgement.no_baseline}.", ""]
         else:
             lines = [
-                f"Judged: the load average was {judgement.start_load:.2f} at the start, and the "
-                f"raw reference ran at {checks[0].share:.0%} to {checks[-1].share:.0%} of its "
-                f"usual rates (lowest: {self._check(checks[0])}).",
+                f"Judged: the load average was {judgement.start_load:.2f} at the start, the "
+                f"steal time {format_steal(judgement.steal_share)}, and the raw reference ran "
+                f"at {checks[0].share:.0%} to {checks[-1].share:.0%} of its usual rates "
+                f"(lowest: {self._check(checks[0])}).",
                 "",
             ]
         if judgement.quick:
@@ -230,6 +238,7 @@ class Report:
             "judged": judgement.judged,
             "quick": judgement.quick,
             "start_load": judgement.start_load,
+            "steal_share": judgement.steal_share,
             "unjudged": self.unjudged(),
             "reference_shares": {check.workload: check.share for check in judgement.checks},
             "targets": [

@@ -25,7 +25,14 @@ from typing import IO, Final
 
 from . import chart, judging, workloads
 from .baseline import BASELINE_PATH, Baseline
-from .environment import core_build, cpu_description, machine_description, peer_versions
+from .environment import (
+    core_build,
+    cpu_description,
+    cpu_ticks,
+    machine_description,
+    peer_versions,
+    steal_share,
+)
 from .processes import ROOT, ServerFailed, ServerProcess, redis_available, spawn
 from .report import CHART_NAME, Report, Workload
 from .servers import PYTHON_SERVERS
@@ -161,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         servers = [name for name in servers if name in wanted]
     command = "./do_bench" + "".join(f" {shlex.quote(arg)}" for arg in (argv or sys.argv[1:]))
     load_before = judging.start_of_run()
+    ticks_before = cpu_ticks()
     core = core_build()
     print(f"linesock's core: {core}", file=sys.stderr)
     began = time.monotonic()
@@ -168,11 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(settings, servers, log_dir, results)
     runner.run()
     load_after = os.getloadavg()
+    stolen = steal_share(ticks_before, cpu_ticks())
     kind = "quick" if args.quick else "full"
     cpu = cpu_description()
     baseline = Baseline.read(args.baseline)
     judgement = judging.judge_run(
-        results, baseline, kind=kind, cpu=cpu, start_load=load_before[0], reference=REFERENCE
+        results,
+        baseline,
+        kind=kind,
+        cpu=cpu,
+        start_load=load_before[0],
+        steal_share=stolen,
+        reference=REFERENCE,
     )
     report = Report(
         workloads=WORKLOADS,

@@ -12,7 +12,9 @@ of the medians is taken instead).  The earlier targets
 (:data:`OTHER_TARGETS`) are judged on their one figure.
 
 No target is judged from a loaded run: one whose 1-minute load average is
-above :data:`MAX_START_LOAD` at its start, or whose raw reference ran below
+above :data:`MAX_START_LOAD` at its start, in which the hypervisor stole
+more than :data:`MAX_STEAL_SHARE` of the CPU time for other guests (a load
+the guest's load average does not show), or whose raw reference ran below
 :data:`MIN_REFERENCE_SHARE` of its usual rate on any workload (the usual
 rates are in ``bench/baseline.json``, written by ``./do_bench
 --record-baseline``).  Nor is one judged when there is no baseline for the
@@ -31,6 +33,9 @@ MAX_START_LOAD: Final = 1.0
 #: Nor is one in which the raw reference ran below this share of its usual
 #: rate on any workload.
 MIN_REFERENCE_SHARE: Final = 0.7
+#: Nor is one in which more than this share of the CPU time was stolen by the
+#: hypervisor (Linux's steal time; a quiet guest here sees about 0.1 %).
+MAX_STEAL_SHARE: Final = 0.02
 
 
 class Figures(Protocol):
@@ -251,17 +256,29 @@ class Judgement:
         start_load: the 1-minute load average at the start of the run.
         checks: the raw reference's rates next to its usual ones.
         no_baseline: why its rates could not be checked (None: they were).
+        steal_share: the share of the run's CPU time the hypervisor stole
+            (None: not measured, where there is no ``/proc/stat``).
     """
 
     quick: bool
     start_load: float
     checks: tuple[RateCheck, ...]
     no_baseline: str | None
+    steal_share: float | None = None
+
+    @property
+    def stolen(self) -> bool:
+        """True when the hypervisor stole more than :data:`MAX_STEAL_SHARE` of the CPU time."""
+        return self.steal_share is not None and self.steal_share > MAX_STEAL_SHARE
 
     @property
     def loaded(self) -> bool:
-        """True when the machine was loaded: the load average, or a slow raw reference."""
-        return self.start_load > MAX_START_LOAD or any(check.slow for check in self.checks)
+        """True when the machine was loaded: load average, steal time, or a slow raw reference."""
+        return (
+            self.start_load > MAX_START_LOAD
+            or self.stolen
+            or any(check.slow for check in self.checks)
+        )
 
     @property
     def judged(self) -> bool:
@@ -290,13 +307,14 @@ def judge(
     no_baseline: str | None,
     quick: bool,
     start_load: float,
+    steal_share: float | None = None,
     reference: str = "raw",
 ) -> Judgement:
     """Compare the raw reference's rates with its *usual* ones and say whether the run is judged.
 
     *usual* maps workload keys to the raw reference's usual rate on this
     machine for this kind of run (empty, with the reason in *no_baseline*,
-    when there is none).
+    when there is none); *steal_share* is the run's steal time, if measured.
     """
     checks = []
     for key, rate in usual.items():
@@ -305,4 +323,4 @@ def judge(
             checks.append(RateCheck(key, measured, rate))
     if not checks and no_baseline is None:
         no_baseline = "the raw reference ran none of the workloads of the baseline"
-    return Judgement(quick, start_load, tuple(checks), no_baseline)
+    return Judgement(quick, start_load, tuple(checks), no_baseline, steal_share)
