@@ -139,6 +139,27 @@ def test_after_disconnect_the_next_client_is_served_while_the_leaver_keeps_its_s
     assert answered_after < 0.5  # the linger takes up to 1 s: it is not on the path
 
 
+@pytest.mark.srs("SRS-182")
+def test_a_leaver_that_writes_after_disconnect_still_reads_every_answer(serve: Serve) -> None:
+    """What the server never reads must not reset the answers still on their way.
+
+    The leaver's small receive buffer keeps most of the answers in the
+    server's send queue while it writes more after ``disconnect``.  Closed
+    with that input unread (or sent it after closing), the connection would
+    be reset, and the kernel would drop every answer still queued.
+    """
+    running = serve()
+    expected = b"".join(b"line %d\n" % number for number in range(1, 100_001))
+    with socket.socket() as leaving:
+        leaving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        leaving.settimeout(WAIT)
+        leaving.connect(("127.0.0.1", running.port))
+        leaving.sendall(b"lines 100000\ndisconnect\n")
+        first = read_exactly(leaving, 7)  # answering: both commands were read
+        leaving.sendall(b"echo never run\n" * 100)
+        assert first + read_until_eof(leaving) == expected
+
+
 # -- no Nagle stall ------------------------------------------------------------------------
 
 
