@@ -1,7 +1,7 @@
 """Instructions per round trip, per session and per request, counted by valgrind: no noise.
 
-Usage: ``.venv/bin/python tools/measure_instructions.py [UNITS]`` (default
-1000; a session counts as ten units).  Needs valgrind (``apt install
+Usage: ``.venv/bin/python tools/measure_instructions.py [UNITS [CASE ...]]``
+(default 1000 units, every case; a session counts as ten units).  Needs valgrind (``apt install
 valgrind``); takes about four minutes.
 
 Timed figures on this shared machine move by 5-30 % from one round to the
@@ -149,9 +149,11 @@ def main() -> None:
         serve_and_drive(case, subject, count)
         return
     units = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    cases = sys.argv[2:] or list(CASES)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="linesock-callgrind-") as out:
-        for case, subjects in CASES.items():
+        for case in cases:
+            subjects = CASES[case]
             count = max(1, int(units * _SESSIONS_PER_UNIT)) if case == "churn" else units
             per_unit = {}
             for subject in subjects:
