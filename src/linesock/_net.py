@@ -66,6 +66,10 @@ _OUTQ: Final[int | None] = getattr(termios, "TIOCOUTQ", None) if sys.platform ==
 _INQ: Final[int | None] = getattr(termios, "FIONREAD", None)
 # An int of 0, as the ioctls above read and write it.
 _NO_BYTES: Final = bytes(4)
+# What the ioctls above are given: a bytearray, which fcntl.ioctl copies and
+# never writes when told not to.  Given bytes, it first fails to take them as
+# a writable buffer and formats the error it then drops: ~0.8 us a call.
+_IOCTL_ARGUMENT: Final = bytearray(4)
 # SO_LINGER on with a zero timeout: close() then resets the connection.
 _RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)
 
@@ -127,8 +131,8 @@ def nothing_queued(sock: socket.socket) -> bool:
     fd = sock.fileno()
     try:
         return (
-            fcntl.ioctl(fd, _OUTQ, _NO_BYTES) == _NO_BYTES
-            and fcntl.ioctl(fd, _INQ, _NO_BYTES) == _NO_BYTES
+            fcntl.ioctl(fd, _OUTQ, _IOCTL_ARGUMENT, False) == _NO_BYTES
+            and fcntl.ioctl(fd, _INQ, _IOCTL_ARGUMENT, False) == _NO_BYTES
         )
     except OSError:
         return False
