@@ -9,10 +9,15 @@ why it ended, which counter an ending adds to) is decided here, in
 client, so the same client gives the same log lines and the same
 transcript records on every front end.
 
-:class:`ServedSession` is also the session's :class:`SessionObserver`: it
+:class:`SessionReports` is the session's :class:`SessionObserver`: it
 turns what the pure protocol core reports into log lines and transcript
-records.  The clock is read here (the HTTP warning's rate limit, the
-transcript's timestamps), never in the core.
+records.  It is an object of its own, holding neither the session nor its
+:class:`ServedSession`: an observer that held the session would make a
+reference cycle of every session, which only the garbage collector could
+free (~5,000 instructions a session on the threaded server, most of it the
+collections of the older generations that the survivors set off).  The
+clock is read here (the HTTP warning's rate limit, the transcript's
+timestamps), never in the core.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from ._protocol import Session, SessionObserver
 from ._transcript import Transcript
 from ._wire import AUTH_PREFIX, OK, Closing, EndReason
 
-__all__ = ["ServedSession", "ServerCore"]
+__all__ = ["ServedSession", "ServerCore", "SessionReports"]
 
 logger: Final = logging.getLogger("linesock")
 
@@ -192,7 +197,7 @@ class ServerCore:
             )
 
 
-class ServedSession(SessionObserver):
+class ServedSession:
     """One client's session as a server sees it: the protocol core, its number, its reports."""
 
     def __init__(self, core: ServerCore, number: int, peer: str) -> None:
@@ -202,14 +207,19 @@ class ServedSession(SessionObserver):
         self._core: Final = core
         self._transcript: Final = core.transcript
         self._ended = False
-        #: How long the slot stays held after a failed authentication (see ``auth_failed``).
-        self.refusal_delay = 0.0
         if self._transcript is not None:
             self._transcript.event(number, "connect", peer=peer)
+        #: What the session reports, logged and recorded.
+        self.reports: Final = SessionReports(core, number)
         #: The protocol state: feed it what the client sends.
         recording = self._transcript is not None or core.config.log_commands
         self.session: Final = Session(
-            core.handler, core.config, core.stats, self, record=recording, faults=core.faults
+            core.handler,
+            core.config,
+            core.stats,
+            self.reports,
+            record=recording,
+            faults=core.faults,
         )
 
     @property
@@ -257,7 +267,17 @@ class ServedSession(SessionObserver):
         if self._transcript is not None:
             self._transcript.event(self.number, "end", reason=reason.value)
 
-    # -- what the protocol core reports --------------------------------------
+
+class SessionReports(SessionObserver):
+    """What one session's protocol core reports, turned into log lines and transcript records."""
+
+    def __init__(self, core: ServerCore, number: int) -> None:
+        """Report for session *number* of *core*'s server."""
+        self.number: Final = number
+        self._core: Final = core
+        self._transcript: Final = core.transcript
+        #: How long the slot stays held after a failed authentication (see ``auth_failed``).
+        self.refusal_delay = 0.0
 
     def commands(
         self, lines: Sequence[str | InvalidLine], answers: Sequence[str], starts: Sequence[int]

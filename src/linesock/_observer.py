@@ -5,7 +5,7 @@
 answered batch) instead of logging or writing a transcript itself.  An
 observer object rather than returned events, because a batch of a thousand
 pipelined commands must cost no allocation per command when nobody records
-it.  The servers' observer is :class:`linesock._lifecycle.ServedSession`.
+it.  The servers' observer is :class:`linesock._lifecycle.SessionReports`.
 """
 
 from __future__ import annotations

@@ -129,8 +129,8 @@ class ServedConnection(ConnectionSender):
     def _close(self) -> None:
         """Free the slot and close: the lingering way if the client asked to end, or on a stop."""
         served = self.served
-        if served.refusal_delay:
-            self._stopping.wait(served.refusal_delay)  # the price of a wrong token
+        if served.reports.refusal_delay:
+            self._stopping.wait(served.reports.refusal_delay)  # the price of a wrong token
         if self.on_release is not None:
             self.on_release()  # before the client can see its close: the slot is free
         if served.session.closing is Closing.RESET:

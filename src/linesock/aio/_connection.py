@@ -349,7 +349,8 @@ class SessionProtocol(asyncio.Protocol):
                 reset_on_close(self._sock)
             transport.abort()
             return
-        delay, self.served.refusal_delay = self.served.refusal_delay, 0.0
+        reports = self.served.reports
+        delay, reports.refusal_delay = reports.refusal_delay, 0.0
         if delay:  # the price of a wrong token: the slot stays held a while
             self._pause_reading_now()
             self._end_timer = self._loop.call_later(delay, self._end_session)
