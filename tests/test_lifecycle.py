@@ -189,7 +189,7 @@ def test_a_served_session_is_freed_as_soon_as_it_is_dropped() -> None:
         assert served.session.receive(b"read x\nping\n") == b"ok\npong\n"
         assert served.session.receive(b"disconnect\n") == b""
         served.end(served.ended_by_client())
-        kinds = {type(kept) for kept in (served, served.session, served.reports)}
+        kinds: set[type] = {type(kept) for kept in (served, served.session, served.reports)}
         kinds.add(type(served.session.framer))
         del served
         gc.collect()
