@@ -20,7 +20,8 @@ cancels out.  The peer runs natively, outside valgrind.
 * request: the clients of tools/measure_client.py (the raw client that
   counts LFs, the one that decodes, ``Client.request``) in the traced
   process's main thread, against the bench's threaded server in its own
-  process.
+  process.  Less steady than the other two (within some 10 %): a
+  request's two answers come in one read or two, as the timing falls.
 
 Only user-space instructions are counted: the kernel's work is left out.
 It is the same for each server of a case (one ``recvfrom`` and one
