@@ -16,9 +16,9 @@ import sys
 from collections.abc import Mapping
 
 from .baseline import HISTORY, Baseline
-from .environment import LoadAverage, format_load, format_steal
+from .environment import LoadAverage, format_load
 from .report import Report
-from .targets import MAX_START_LOAD, MAX_STEAL_SHARE, Judgement, Medians, judge
+from .targets import MAX_START_LOAD, Judgement, Medians, judge
 
 
 def start_of_run() -> LoadAverage:
@@ -80,16 +80,10 @@ def record_baseline(baseline: Baseline, report: Report, *, kind: str, cpu: str) 
     host other guests kept busy (steal time): such a baseline would make the
     runs of a loaded machine look usual.
     """
-    start_load = report.load[0][0]
-    if start_load > MAX_START_LOAD or report.judgement.stolen:
-        why = (
-            f"the 1-minute load average was {start_load:.2f} at the start (over {MAX_START_LOAD:g})"
-            if start_load > MAX_START_LOAD
-            else f"the hypervisor stole {format_steal(report.judgement.steal_share)} of the CPU "
-            f"time (over {MAX_STEAL_SHARE:.0%})"
-        )
+    busy = report.judgement.machine_reasons()
+    if busy:
         print(
-            f"baseline NOT recorded: {why}; record it when the machine is quieter",
+            f"baseline NOT recorded: {'; '.join(busy)}; record it when the machine is quieter",
             file=sys.stderr,
         )
         return
@@ -104,7 +98,7 @@ def record_baseline(baseline: Baseline, report: Report, *, kind: str, cpu: str) 
         rates,
         date=report.date,
         command=report.command,
-        load_at_start=start_load,
+        load_at_start=report.judgement.start_load,
         judged=report.judgement.judged,
     )
     baseline.write()

@@ -10,8 +10,6 @@ from typing import Final
 
 from .environment import LoadAverage, format_load, format_steal
 from .targets import (
-    MAX_START_LOAD,
-    MAX_STEAL_SHARE,
     MIN_REFERENCE_SHARE,
     OTHER_TARGETS,
     TARGETS,
@@ -153,17 +151,7 @@ class Report:
     def unjudged(self) -> list[str]:
         """Why no target is judged, one reason each (empty when the run is judged)."""
         judgement = self.judgement
-        reasons = []
-        if judgement.start_load > MAX_START_LOAD:
-            reasons.append(
-                f"the 1-minute load average was {judgement.start_load:.2f} at the start "
-                f"(over {MAX_START_LOAD:g})"
-            )
-        if judgement.stolen:
-            reasons.append(
-                f"the hypervisor stole {format_steal(judgement.steal_share)} of the CPU time "
-                f"for other guests (over {MAX_STEAL_SHARE:.0%})"
-            )
+        reasons = judgement.machine_reasons()
         reasons += [
             f"the raw reference ran {self._check(check)} (under {MIN_REFERENCE_SHARE:.0%})"
             for check in judgement.checks

@@ -271,6 +271,21 @@ class Judgement:
         """True when the hypervisor stole more than :data:`MAX_STEAL_SHARE` of the CPU time."""
         return self.steal_share is not None and self.steal_share > MAX_STEAL_SHARE
 
+    def machine_reasons(self) -> list[str]:
+        """Why the machine itself was too busy for a verdict: its load average, its steal time."""
+        reasons = []
+        if self.start_load > MAX_START_LOAD:
+            reasons.append(
+                f"the 1-minute load average was {self.start_load:.2f} at the start "
+                f"(over {MAX_START_LOAD:g})"
+            )
+        if self.stolen:
+            reasons.append(
+                f"the hypervisor stole {self.steal_share:.1%} of the CPU time for other guests "
+                f"(over {MAX_STEAL_SHARE:.0%})"
+            )
+        return reasons
+
     @property
     def loaded(self) -> bool:
         """True when the machine was loaded: load average, steal time, or a slow raw reference."""

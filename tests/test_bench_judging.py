@@ -46,10 +46,17 @@ def test_a_run_whose_host_was_busy_with_other_guests_is_not_judged() -> None:
     )
     assert (busy_host.stolen, busy_host.loaded, busy_host.judged) == (True, True, False)
     assert busy_host.verdict(True) == "not judged (loaded run)"
+    assert busy_host.machine_reasons() == [
+        "the hypervisor stole 3.0% of the CPU time for other guests (over 2%)"
+    ]
     quiet_host = judge(
         figures, usual, no_baseline=None, quick=False, start_load=0.1, steal_share=0.02
     )
-    assert (quiet_host.stolen, quiet_host.judged) == (False, True)
+    assert (quiet_host.stolen, quiet_host.judged, quiet_host.machine_reasons()) == (
+        False,
+        True,
+        [],
+    )
     not_measured = judge(figures, usual, no_baseline=None, quick=False, start_load=0.1)
     assert (not_measured.steal_share, not_measured.stolen, not_measured.judged) == (
         None,

@@ -144,8 +144,8 @@ def test_a_leaver_that_writes_after_disconnect_still_reads_every_answer(serve: S
     """What the server never reads must not reset the answers still on their way.
 
     The leaver's small receive buffer keeps most of the answers in the
-    server's send queue while it writes more after ``disconnect``.  Closed
-    with that input unread (or sent it after closing), the connection would
+    server's send queue while it writes more after ``disconnect``.  Were the
+    connection closed with that input unread, or before it arrived, it would
     be reset, and the kernel would drop every answer still queued.
     """
     running = serve()
