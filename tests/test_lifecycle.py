@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from frontends import RunningServer, start_asyncio_on, start_threaded
-from linesock import EndReason, ServerConfig, read_transcript
+from linesock import EndReason, Fault, FaultKind, ServerConfig, Session, read_transcript
+from linesock import _lifecycle as lifecycle
 from linesock._lifecycle import ServerCore
 from wire import connect, converse, read_exactly, read_until_eof
 
@@ -199,3 +200,81 @@ def test_a_served_session_is_freed_as_soon_as_it_is_dropped() -> None:
         gc.garbage.clear()
         gc.enable()
     assert (core.stats.sessions, core.stats.commands) == (1, 3)
+
+
+def count_sessions_built(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Session, int]]:
+    """Have each Session the lifecycle builds listed, with the count of sessions begun then."""
+    built: list[tuple[Session, int]] = []
+
+    def build(handler: Any, config: Any, stats: Any, *args: Any, **kwargs: Any) -> Session:
+        session = Session(handler, config, stats, *args, **kwargs)
+        built.append((session, stats.sessions))
+        return session
+
+    monkeypatch.setattr(lifecycle, "Session", build)
+    return built
+
+
+def test_a_prepared_session_is_the_one_the_next_client_gets(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """prepare() builds the next session ahead; begin() hands out that one, numbered in turn.
+
+    Built while the server waits, it costs the client nothing; until then
+    it counts, logs and records nothing.
+    """
+    built = count_sessions_built(monkeypatch)
+    core = ServerCore(lambda command: "ok", ServerConfig())
+    caplog.set_level("INFO", logger="linesock")
+    core.prepare()
+    core.prepare()  # one is enough
+    assert (len(built), core.stats.sessions, caplog.messages) == (1, 0, [])
+    first = core.begin("127.0.0.1:5025")
+    assert (first.session, first.number, first.reports.number) == (built[0][0], 1, 1)
+    second = core.begin("127.0.0.1:5026")  # nothing prepared: built then
+    assert (second.session, second.number, len(built)) == (built[1][0], 2, 2)
+    assert caplog.messages == [
+        "client connected from 127.0.0.1:5025",
+        "client connected from 127.0.0.1:5026",
+    ]
+
+
+@pytest.mark.parametrize("busy", ["queue", "refuse"])  # the listen queue, and the gate
+@pytest.mark.parametrize("front_end", sorted(STARTERS))
+def test_every_front_end_prepares_each_session_before_its_client_comes(
+    front_end: str, busy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each session is built while the server waits: before the count of sessions includes it."""
+    built = count_sessions_built(monkeypatch)
+    running = STARTERS[front_end]("protocol_handler", busy=busy)
+    try:
+        for _ in range(3):
+            assert converse(running.port, b"ping\ndisconnect\n") == b"pong\n"
+    finally:
+        running.stop()
+    counts = [sessions for _, sessions in built]
+    # A fourth is prepared for a client that never comes, unless the stop came first.
+    assert counts in ([0, 1, 2], [0, 1, 2, 3])
+
+
+def test_a_session_prepared_before_a_change_follows_the_change(tmp_path: Path) -> None:
+    """A change made while the server waits applies to the prepared session: faults, transcript."""
+    path = tmp_path / "rig.jsonl"
+    core = ServerCore(lambda command: "ok", ServerConfig(transcript=str(path)))
+    core.prepare()  # before the transcript is open: this one would not record
+    core.open()
+    core.prepare()
+    core.faults.add(Fault(FaultKind.ERROR, text="-350,Queue overflow", count=1))
+    served = core.begin("127.0.0.1:5025")
+    assert served.session.receive(b"read x\nread y\n") == b"-350,Queue overflow\nok\n"
+    served.end(EndReason.CLIENT_CLOSED)
+    core.close()
+    records = [(record.get("event"), record.get("command")) for record in read_transcript(path)]
+    assert records == [
+        ("control", None),
+        ("connect", None),
+        ("fault", "read x"),
+        (None, "read x"),
+        (None, "read y"),
+        ("end", None),
+    ]

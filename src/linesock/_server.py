@@ -207,6 +207,7 @@ class Server(SharedServerAPI):
                 selector.register(wake, selectors.EVENT_READ)
                 wait = selector.select
             while not self._stopping.is_set():
+                self._core.prepare()
                 accepted = self._accept(listener)
                 if accepted is None:
                     if wait is not None:
@@ -227,6 +228,7 @@ class Server(SharedServerAPI):
             gate.start()
         try:
             while not self._stopping.is_set():
+                self._core.prepare()
                 waiting = gate.next_client()
                 if waiting is None:
                     return

@@ -265,6 +265,7 @@ class AsyncServer(SharedServerAPI):
                 await self._serve_through_gate(listener)
             else:
                 while not self._closed:
+                    self._core.prepare()
                     accepted = await self._accept(listener)
                     if accepted is not None:
                         served = await self._serve(*accepted)
@@ -298,6 +299,7 @@ class AsyncServer(SharedServerAPI):
         gate = self._loop.create_task(self._gate(listener, room, arrived))
         try:
             while not self._closed:
+                self._core.prepare()
                 waiting = room.take()
                 if waiting is None:
                     arrived.clear()
