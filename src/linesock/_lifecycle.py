@@ -169,8 +169,8 @@ class ServerCore:
         """Build the next session's protocol core now, while the front end waits for a client.
 
         Built after the accept, it would delay the client's first answer;
-        built before, it costs the client nothing (tools/measure_churn.py:
-        about 8 us of a session's 140 on the threaded server).  Nothing of
+        built before, it costs the client nothing (docs/performance.md,
+        *Churn: the next session built while the server waits*).  Nothing of
         it shows before :meth:`begin` hands it out: it counts, logs and
         records nothing, and what it reads (the handler, the settings, the
         live list of faults, the open transcript) does not change in
