@@ -233,9 +233,14 @@ def test_a_prepared_session_is_the_one_the_next_client_gets(
     assert (first.session, first.number, first.reports.number) == (built[0][0], 1, 1)
     second = core.begin("127.0.0.1:5026")  # nothing prepared: built then
     assert (second.session, second.number, len(built)) == (built[1][0], 2, 2)
+    core.prepare()
+    core.stats.sessions = 10  # the counters are the caller's to reset
+    third = core.begin("127.0.0.1:5027")  # the prepared one is numbered 3: built anew
+    assert (third.session, third.number, third.reports.number) == (built[3][0], 11, 11)
     assert caplog.messages == [
         "client connected from 127.0.0.1:5025",
         "client connected from 127.0.0.1:5026",
+        "client connected from 127.0.0.1:5027",
     ]
 
 
