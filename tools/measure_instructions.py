@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python tools/measure_instructions.py [UNITS [CASE ...]]``
 (default 1000 units, every case; a session counts as ten units).  Needs valgrind (``apt install
-valgrind``); takes about four minutes.
+valgrind``); takes about five minutes.
 
 Timed figures on this shared machine move by 5-30 % from one round to the
 next, more than the margins the targets are judged on.  The instructions a
@@ -18,7 +18,8 @@ cancels out.  The peer runs natively, outside valgrind.
 * churn: the same servers, and tools/measure_churn.py's sessions (connect,
   ``ping``, ``disconnect``, close).
 * request: the clients of tools/measure_client.py (the raw client that
-  counts LFs, the one that decodes, ``Client.request``) in the traced
+  counts LFs, the one that decodes, the one that also makes every check
+  of the client core inline, ``Client.request``) in the traced
   process's main thread, against the bench's threaded server in its own
   process.  Less steady than the other two (within some 10 %): a
   request's two answers come in one read or two, as the timing falls.
@@ -49,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CASES = {
     "ping-pong": ("raw", "raw loop + Session", "linesock.Server"),
     "churn": ("raw", "raw loop + Session", "linesock.Server"),
-    "request": ("raw, counts LFs", "raw, decodes", "Client.request"),
+    "request": ("raw, counts LFs", "raw, decodes", "raw, checks inline", "Client.request"),
 }
 UNIT: dict[str, str] = {"ping-pong": "round trip", "churn": "session", "request": "request"}
 # A session's work is about ten round trips': fewer of them keep a run short.
@@ -92,7 +93,19 @@ def serve_and_drive(case: str, subject: str, count: int) -> None:
 def drive_client(subject: str, count: int) -> None:
     """Run *count* requests of the client *subject* against the bench's threaded server."""
     from bench.processes import ServerProcess  # noqa: PLC0415 - the traced child only
-    from measure_client import counting, decoding, linesock_client, raw_client  # noqa: PLC0415
+    from measure_client import (  # noqa: PLC0415
+        checking,
+        counting,
+        decoding,
+        linesock_client,
+        raw_client,
+    )
+
+    raw_kinds = {
+        "raw, counts LFs": counting,
+        "raw, decodes": decoding,
+        "raw, checks inline": checking,
+    }
 
     with Path(os.devnull).open("w") as log:
         server = ServerProcess("linesock-threaded", log)
@@ -102,8 +115,7 @@ def drive_client(subject: str, count: int) -> None:
             if subject == "Client.request":
                 request, close = linesock_client(server.port)
             else:
-                kind = counting if subject == "raw, counts LFs" else decoding
-                request, close = raw_client(server.port, kind)
+                request, close = raw_client(server.port, raw_kinds[subject])
             for _ in range(count):
                 request()
             close()
