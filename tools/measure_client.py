@@ -32,6 +32,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -117,6 +118,14 @@ def core_calls(client: linesock.Client) -> Request:
     return request
 
 
+#: The raw clients by the names both this tool and tools/measure_instructions.py print.
+RAW_CLIENTS: dict[str, Callable[[socket.socket], Request]] = {
+    "raw, counts LFs": counting,
+    "raw, decodes": decoding,
+    "raw, checks inline": checking,
+}
+
+
 def measure(name: str, make: Callable[[], Made], count: int) -> None:
     """Run *count* requests, ROUNDS times; print the best rate and CPU per request."""
     rates, cpus = [], []
@@ -168,9 +177,8 @@ def linesock_client(port: int, *, python_timeout: bool = False, core: bool = Fal
 
 def measure_each(port: int, count: int) -> None:
     """Measure each client in turn against the server at *port*."""
-    measure("raw, counts LFs", lambda: raw_client(port, counting), count)
-    measure("raw, decodes", lambda: raw_client(port, decoding), count)
-    measure("raw, checks inline", lambda: raw_client(port, checking), count)
+    for name, kind in RAW_CLIENTS.items():
+        measure(name, partial(raw_client, port, kind), count)
     measure("core calls", lambda: linesock_client(port, core=True), count)
     measure("Client.request", lambda: linesock_client(port), count)
     measure(

@@ -93,19 +93,7 @@ def serve_and_drive(case: str, subject: str, count: int) -> None:
 def drive_client(subject: str, count: int) -> None:
     """Run *count* requests of the client *subject* against the bench's threaded server."""
     from bench.processes import ServerProcess  # noqa: PLC0415 - the traced child only
-    from measure_client import (  # noqa: PLC0415
-        checking,
-        counting,
-        decoding,
-        linesock_client,
-        raw_client,
-    )
-
-    raw_kinds = {
-        "raw, counts LFs": counting,
-        "raw, decodes": decoding,
-        "raw, checks inline": checking,
-    }
+    from measure_client import RAW_CLIENTS, linesock_client, raw_client  # noqa: PLC0415
 
     with Path(os.devnull).open("w") as log:
         server = ServerProcess("linesock-threaded", log)
@@ -115,7 +103,7 @@ def drive_client(subject: str, count: int) -> None:
             if subject == "Client.request":
                 request, close = linesock_client(server.port)
             else:
-                request, close = raw_client(server.port, raw_kinds[subject])
+                request, close = raw_client(server.port, RAW_CLIENTS[subject])
             for _ in range(count):
                 request()
             close()
